@@ -1,0 +1,182 @@
+/**
+ * The one configuration module: every connection setting of every component is read here, from
+ * environment variables, validated once at start. Defaults point at the local stack
+ * (`npm run stack:up`); the same variables point a real deployment at external Kafka, registry,
+ * ClickHouse and GPU model servers. Nothing else in the project reads process.env for these.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (this file lives in services/runtime/). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Every LLM-backed step of the method. Each may have its own endpoint and model. */
+export const LLM_STAGES = [
+  'extract', // KC extraction from a seed problem + solution
+  'filter', // KC quality filter
+  'synonym', // synonym check between two KCs in the 0.70-0.90 cosine band
+  'synthesize', // problem synthesis from a KC combination
+  'difficulty', // difficulty rating of a synthesized problem
+  'solve', // solver for easy/medium problems
+  'solve_hard', // solver for hard problems
+  'judge_1',
+  'judge_2',
+  'judge_3',
+] as const;
+export type LlmStage = (typeof LLM_STAGES)[number];
+
+export interface LlmEndpoint {
+  baseUrl: string;
+  model: string;
+  apiKey: string;
+}
+
+export interface GripConfig {
+  /** Git-ignored folder holding the local stack's installs, data and logs. */
+  cacheDir: string;
+  kafka: { bootstrapServers: string[]; clientId: string };
+  registry: { url: string };
+  clickhouse: { url: string; username: string; password: string; database: string };
+  llm: Record<LlmStage, LlmEndpoint>;
+  embeddings: LlmEndpoint;
+}
+
+export interface EnvVarDoc {
+  name: string;
+  default: string;
+  description: string;
+}
+
+/** Defaults: the local stack's addresses. Ports of the local stack are derived from these URLs. */
+export const DEFAULTS = {
+  cacheDir: path.join(REPO_ROOT, '.cache'),
+  kafkaBootstrap: '127.0.0.1:9092',
+  kafkaClientId: 'grip',
+  registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7',
+  clickhouseUrl: 'http://127.0.0.1:8123',
+  clickhouseUser: 'default',
+  clickhousePassword: '',
+  clickhouseDatabase: 'grip',
+  llmBaseUrl: 'http://127.0.0.1:8090/v1',
+  llmModel: 'local-instruct',
+  llmApiKey: 'none',
+  embeddingsBaseUrl: 'http://127.0.0.1:8091/v1',
+  embeddingsModel: 'local-embeddings',
+  embeddingsApiKey: 'none',
+} as const;
+
+const stageVar = (stage: LlmStage, field: 'BASE_URL' | 'MODEL' | 'API_KEY') =>
+  `GRIP_LLM_${stage.toUpperCase()}_${field}`;
+
+/** Every variable this module reads, with its default: the README and docker-compose test use this list. */
+export const ENV_VARS: EnvVarDoc[] = [
+  { name: 'GRIP_CACHE_DIR', default: '<repo>/.cache', description: 'local stack installs, data and logs' },
+  { name: 'KAFKA_BOOTSTRAP_SERVERS', default: DEFAULTS.kafkaBootstrap, description: 'comma-separated host:port list' },
+  { name: 'KAFKA_CLIENT_ID', default: DEFAULTS.kafkaClientId, description: 'Kafka client id prefix' },
+  { name: 'SCHEMA_REGISTRY_URL', default: DEFAULTS.registryUrl, description: 'Confluent-compatible registry base URL' },
+  { name: 'CLICKHOUSE_URL', default: DEFAULTS.clickhouseUrl, description: 'ClickHouse HTTP URL' },
+  { name: 'CLICKHOUSE_USER', default: DEFAULTS.clickhouseUser, description: 'ClickHouse user' },
+  { name: 'CLICKHOUSE_PASSWORD', default: '(empty)', description: 'ClickHouse password' },
+  { name: 'CLICKHOUSE_DATABASE', default: DEFAULTS.clickhouseDatabase, description: 'ClickHouse database' },
+  { name: 'GRIP_LLM_BASE_URL', default: DEFAULTS.llmBaseUrl, description: 'OpenAI-compatible base URL for every LLM stage' },
+  { name: 'GRIP_LLM_MODEL', default: DEFAULTS.llmModel, description: 'model name for every LLM stage' },
+  { name: 'GRIP_LLM_API_KEY', default: DEFAULTS.llmApiKey, description: 'API key for every LLM stage' },
+  ...LLM_STAGES.flatMap((stage) =>
+    (['BASE_URL', 'MODEL', 'API_KEY'] as const).map((field) => ({
+      name: stageVar(stage, field),
+      default: `GRIP_LLM_${field}`,
+      description: `${field.toLowerCase().replace('_', ' ')} of the ${stage} stage`,
+    })),
+  ),
+  { name: 'GRIP_EMBEDDINGS_BASE_URL', default: DEFAULTS.embeddingsBaseUrl, description: 'OpenAI-compatible embeddings base URL' },
+  { name: 'GRIP_EMBEDDINGS_MODEL', default: DEFAULTS.embeddingsModel, description: 'embedding model name' },
+  { name: 'GRIP_EMBEDDINGS_API_KEY', default: DEFAULTS.embeddingsApiKey, description: 'embeddings API key' },
+];
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? fallback : value.trim();
+}
+
+function httpUrl(env: Env, name: string, fallback: string): string {
+  const value = read(env, name, fallback);
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(`${name}: expected an http(s) URL, got ${JSON.stringify(value)}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(`${name}: expected an http(s) URL, got ${JSON.stringify(value)}`);
+  }
+  return value.replace(/\/+$/, '');
+}
+
+function hostPorts(env: Env, name: string, fallback: string): string[] {
+  const list = read(env, name, fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const entry of list) {
+    const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(entry);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+      throw new ConfigError(`${name}: expected host:port[,host:port...], got ${JSON.stringify(entry)}`);
+    }
+  }
+  if (list.length === 0) throw new ConfigError(`${name}: expected at least one host:port`);
+  return list;
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the offending variable. */
+export function loadConfig(env: Env = process.env): GripConfig {
+  const base: LlmEndpoint = {
+    baseUrl: httpUrl(env, 'GRIP_LLM_BASE_URL', DEFAULTS.llmBaseUrl),
+    model: read(env, 'GRIP_LLM_MODEL', DEFAULTS.llmModel),
+    apiKey: read(env, 'GRIP_LLM_API_KEY', DEFAULTS.llmApiKey),
+  };
+  const llm = Object.fromEntries(
+    LLM_STAGES.map((stage) => [
+      stage,
+      {
+        baseUrl: httpUrl(env, stageVar(stage, 'BASE_URL'), base.baseUrl),
+        model: read(env, stageVar(stage, 'MODEL'), base.model),
+        apiKey: read(env, stageVar(stage, 'API_KEY'), base.apiKey),
+      },
+    ]),
+  ) as Record<LlmStage, LlmEndpoint>;
+
+  const database = read(env, 'CLICKHOUSE_DATABASE', DEFAULTS.clickhouseDatabase);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
+    throw new ConfigError(`CLICKHOUSE_DATABASE: expected an identifier, got ${JSON.stringify(database)}`);
+  }
+
+  return {
+    cacheDir: path.resolve(read(env, 'GRIP_CACHE_DIR', DEFAULTS.cacheDir)),
+    kafka: {
+      bootstrapServers: hostPorts(env, 'KAFKA_BOOTSTRAP_SERVERS', DEFAULTS.kafkaBootstrap),
+      clientId: read(env, 'KAFKA_CLIENT_ID', DEFAULTS.kafkaClientId),
+    },
+    registry: { url: httpUrl(env, 'SCHEMA_REGISTRY_URL', DEFAULTS.registryUrl) },
+    clickhouse: {
+      url: httpUrl(env, 'CLICKHOUSE_URL', DEFAULTS.clickhouseUrl),
+      username: read(env, 'CLICKHOUSE_USER', DEFAULTS.clickhouseUser),
+      password: env.CLICKHOUSE_PASSWORD ?? DEFAULTS.clickhousePassword,
+      database,
+    },
+    llm,
+    embeddings: {
+      baseUrl: httpUrl(env, 'GRIP_EMBEDDINGS_BASE_URL', DEFAULTS.embeddingsBaseUrl),
+      model: read(env, 'GRIP_EMBEDDINGS_MODEL', DEFAULTS.embeddingsModel),
+      apiKey: read(env, 'GRIP_EMBEDDINGS_API_KEY', DEFAULTS.embeddingsApiKey),
+    },
+  };
+}
