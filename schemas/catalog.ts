@@ -1,0 +1,117 @@
+/**
+ * The schema catalog: topics.yaml plus the Avro schemas it names, resolved into self-contained
+ * schemas (shared named types inlined) ready for the registry, codegen and validation.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
+import YAML from 'yaml';
+
+export const SCHEMAS_DIR = path.dirname(fileURLToPath(import.meta.url));
+
+export interface TopicSpec {
+  topic: string;
+  /** Field of the value that is the message key. */
+  key: string;
+  partitions: number;
+  config: Record<string, string>;
+  dlq: string;
+  dlqConfig: Record<string, string>;
+  /** Self-contained Avro schema (named types inlined). */
+  schema: AvroRecord;
+  /** Compiled avsc type, for validation and tests. */
+  type: avro.Type;
+}
+
+export interface AvroRecord {
+  type: 'record';
+  name: string;
+  namespace?: string;
+  doc?: string;
+  fields: Array<{ name: string; type: unknown; doc?: string; default?: unknown }>;
+}
+
+function readJson(file: string): any {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`${path.relative(SCHEMAS_DIR, file)}: ${(error as Error).message}`);
+  }
+}
+
+/** Replaces references to shared named types by their definition, the first time each is used. */
+function inlineSharedTypes(schema: unknown, shared: Map<string, AvroRecord>, used = new Set<string>()): unknown {
+  if (typeof schema === 'string') {
+    const def = shared.get(schema);
+    if (def && !used.has(schema)) {
+      used.add(schema);
+      return inlineSharedTypes(def, shared, used);
+    }
+    return schema;
+  }
+  if (Array.isArray(schema)) return schema.map((s) => inlineSharedTypes(s, shared, used));
+  if (schema && typeof schema === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(schema)) out[k] = k === 'type' || k === 'items' || k === 'fields' ? inlineSharedTypes(v, shared, used) : v;
+    // fields are objects whose `type` must be resolved
+    return out;
+  }
+  return schema;
+}
+
+let cached: Map<string, TopicSpec> | undefined;
+
+export function loadTopics(): Map<string, TopicSpec> {
+  if (cached) return cached;
+  const doc = YAML.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'topics.yaml'), 'utf8'));
+  const shared = new Map<string, AvroRecord>();
+  for (const rel of doc.shared_types ?? []) {
+    const s = readJson(path.join(SCHEMAS_DIR, rel)) as AvroRecord;
+    shared.set(`${s.namespace}.${s.name}`, s);
+  }
+  const topics = new Map<string, TopicSpec>();
+  for (const [topic, spec] of Object.entries<any>(doc.topics)) {
+    const schema = inlineSharedTypes(readJson(path.join(SCHEMAS_DIR, spec.schema)), shared) as AvroRecord;
+    let type: avro.Type;
+    try {
+      type = avro.Type.forSchema(schema as avro.Schema);
+    } catch (error) {
+      throw new Error(`${spec.schema}: invalid Avro schema: ${(error as Error).message}`);
+    }
+    if (!schema.fields.some((f) => f.name === spec.key)) throw new Error(`topics.yaml: ${topic} key "${spec.key}" is not a field of ${spec.schema}`);
+    topics.set(topic, {
+      topic,
+      key: spec.key,
+      partitions: spec.partitions,
+      config: stringify(spec.config),
+      dlq: spec.dlq,
+      dlqConfig: stringify(doc.dlq_config),
+      schema,
+      type,
+    });
+  }
+  cached = topics;
+  return topics;
+}
+
+export function topicSpec(topic: string): TopicSpec {
+  const spec = loadTopics().get(topic);
+  if (!spec) throw new Error(`unknown topic "${topic}" (known: ${[...loadTopics().keys()].join(', ')})`);
+  return spec;
+}
+
+function stringify(config: Record<string, unknown> = {}): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)]));
+}
+
+/** Example messages of a topic (schemas/examples/<topic>/<name>.json): the tests' fixtures. */
+export function loadExamples(topic: string): Array<{ name: string; value: any }> {
+  const dir = path.join(SCHEMAS_DIR, 'examples', topic);
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({ name: f, value: readJson(path.join(dir, f)) }));
+}

@@ -1,0 +1,330 @@
+/**
+ * The LLM client every stage uses: OpenAI-compatible chat completions with a JSON-schema response
+ * format, on the `openai` package. It adds what a data pipeline needs around one call:
+ * - a response cache keyed by a deterministic id (stage + prompt version + model + messages), so a
+ *   redelivered message or a resumed run never pays for the same call twice;
+ * - a concurrency cap per endpoint, a per-request timeout, retries with backoff and jitter, and a
+ *   cooldown shared by all callers of an endpoint after a 429;
+ * - validation of every answer against the prompt's parser and a bounded re-ask when it fails;
+ * - token and call accounting per stage, as prom-client metrics and as plain numbers for reports.
+ */
+import OpenAI from 'openai';
+import { Counter, Histogram } from 'prom-client';
+import { deterministicId } from '../../core/util/hash.ts';
+import type { LlmEndpoint } from './config.ts';
+import { backoffDelay, sleep, type BackoffOptions, DEFAULT_BACKOFF } from './retry.ts';
+import { Semaphore } from './semaphore.ts';
+
+const llmRequestSeconds = new Histogram({
+  name: 'grip_llm_request_duration_seconds',
+  help: 'Latency of LLM requests sent to a model server (cache hits excluded)',
+  labelNames: ['stage', 'outcome'] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+});
+const llmCalls = new Counter({
+  name: 'grip_llm_calls_total',
+  help: 'LLM calls by stage and outcome (ok, cached, invalid_answer, unavailable, bad_request)',
+  labelNames: ['stage', 'outcome'] as const,
+});
+const llmTokens = new Counter({
+  name: 'grip_llm_tokens_total',
+  help: 'Tokens used by LLM calls that reached a model server',
+  labelNames: ['stage', 'kind'] as const,
+});
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** What a prompt template gives the client (core/prompts implements it). */
+export interface JsonPrompt<Vars, Answer> {
+  name: string;
+  version: string;
+  schema: Record<string, unknown>;
+  render(vars: Vars): ChatMessage[];
+  parse(raw: unknown): Answer;
+}
+
+export interface CachedAnswer {
+  content: string;
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** Where answers are kept between deliveries and runs (in memory, a file, a shared store). */
+export interface LlmCache {
+  get(key: string): Promise<CachedAnswer | undefined> | CachedAnswer | undefined;
+  set(key: string, value: CachedAnswer): Promise<void> | void;
+}
+
+export class MemoryLlmCache implements LlmCache {
+  private readonly map = new Map<string, CachedAnswer>();
+  get(key: string) {
+    return this.map.get(key);
+  }
+  set(key: string, value: CachedAnswer) {
+    this.map.set(key, value);
+  }
+  get size() {
+    return this.map.size;
+  }
+}
+
+export type LlmErrorKind = 'invalid_answer' | 'unavailable' | 'bad_request';
+
+/**
+ * A call that could not produce a valid answer. `retriable` tells the caller whether trying the
+ * whole message again later can help (server down) or not (the model keeps answering badly,
+ * the request itself is wrong): the former is retried, the latter goes to a DLQ.
+ */
+export class LlmError extends Error {
+  constructor(
+    readonly kind: LlmErrorKind,
+    readonly stage: string,
+    message: string,
+    readonly retriable: boolean,
+    readonly attempts: number,
+  ) {
+    super(`${stage}: ${message}`);
+    this.name = 'LlmError';
+  }
+}
+
+export interface LlmCallResult<Answer> {
+  value: Answer;
+  /** The cache key: deterministic for stage, prompt version, model and messages. */
+  id: string;
+  cached: boolean;
+  model: string;
+  /** HTTP requests sent for this call (0 when cached). */
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface StageUsage {
+  calls: number;
+  cached: number;
+  requests: number;
+  reasks: number;
+  failures: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface LlmClientOptions {
+  endpoints: Record<string, LlmEndpoint>;
+  cache?: LlmCache;
+  /** Max requests in flight per endpoint (base URL + model). */
+  concurrency?: number;
+  timeoutMs?: number;
+  /** Retries of a failed request (connection error, timeout, 408/409/429/5xx). */
+  maxRetries?: number;
+  /** Extra requests after an answer that is not valid JSON or fails the prompt's parser. */
+  maxReasks?: number;
+  backoff?: BackoffOptions;
+  /** Pause for all callers of an endpoint after a 429 without Retry-After. */
+  cooldownMs?: number;
+  temperature?: number;
+  maxTokens?: number;
+  /** Injected for tests of the HTTP behaviour. */
+  fetch?: typeof fetch;
+}
+
+interface EndpointState {
+  client: OpenAI;
+  limiter: Semaphore;
+  cooldownUntil: number;
+}
+
+const RETRIABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
+
+export class LlmClient {
+  private readonly endpointStates = new Map<string, EndpointState>();
+  private readonly usage = new Map<string, StageUsage>();
+  private readonly opts: Required<Omit<LlmClientOptions, 'fetch' | 'cache'>> & Pick<LlmClientOptions, 'fetch'>;
+  readonly cache: LlmCache;
+
+  constructor(options: LlmClientOptions) {
+    this.opts = {
+      endpoints: options.endpoints,
+      concurrency: options.concurrency ?? 4,
+      timeoutMs: options.timeoutMs ?? 120_000,
+      maxRetries: options.maxRetries ?? 5,
+      maxReasks: options.maxReasks ?? 2,
+      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      cooldownMs: options.cooldownMs ?? 2_000,
+      temperature: options.temperature ?? 0,
+      maxTokens: options.maxTokens ?? 1024,
+      fetch: options.fetch,
+    };
+    this.cache = options.cache ?? new MemoryLlmCache();
+  }
+
+  /** Calls counted per stage since this client was made (cache hits included, as `cached`). */
+  usageByStage(): Record<string, StageUsage> {
+    return Object.fromEntries([...this.usage].map(([k, v]) => [k, { ...v }]));
+  }
+
+  /** The cache key a call would use, without calling. */
+  callId<V>(stage: string, prompt: JsonPrompt<V, unknown>, vars: V): string {
+    const endpoint = this.endpoint(stage);
+    return deterministicId(stage, prompt.version, { model: endpoint.model, messages: prompt.render(vars) });
+  }
+
+  /** One structured call: cached answer if any, else ask the model until it answers validly. */
+  async json<V, A>(stage: string, prompt: JsonPrompt<V, A>, vars: V): Promise<LlmCallResult<A>> {
+    const endpoint = this.endpoint(stage);
+    const messages = prompt.render(vars);
+    const id = deterministicId(stage, prompt.version, { model: endpoint.model, messages });
+    const usage = this.stageUsage(stage);
+    usage.calls++;
+
+    const hit = await this.cache.get(id);
+    if (hit) {
+      try {
+        const value = prompt.parse(JSON.parse(hit.content));
+        usage.cached++;
+        llmCalls.inc({ stage, outcome: 'cached' });
+        return { value, id, cached: true, model: hit.model, requests: 0, promptTokens: hit.promptTokens, completionTokens: hit.completionTokens };
+      } catch {
+        // A cached answer the current parser rejects is treated as a miss and replaced.
+      }
+    }
+
+    const conversation: ChatMessage[] = [...messages];
+    let requests = 0;
+    let promptTokens = 0;
+    let completionTokens = 0;
+    let lastProblem = '';
+    for (let ask = 0; ask <= this.opts.maxReasks; ask++) {
+      if (ask > 0) usage.reasks++;
+      const answer = await this.request(stage, endpoint, prompt, conversation);
+      requests += answer.requests;
+      promptTokens += answer.promptTokens;
+      completionTokens += answer.completionTokens;
+      try {
+        const value = prompt.parse(JSON.parse(answer.content));
+        await this.cache.set(id, { content: answer.content, model: endpoint.model, promptTokens, completionTokens });
+        llmCalls.inc({ stage, outcome: 'ok' });
+        return { value, id, cached: false, model: endpoint.model, requests, promptTokens, completionTokens };
+      } catch (error) {
+        lastProblem = error instanceof SyntaxError ? `not valid JSON (${error.message})` : (error as Error).message;
+        conversation.push(
+          { role: 'assistant', content: answer.content },
+          { role: 'user', content: `That answer was invalid: ${lastProblem}. Answer again with JSON only, matching the schema.` },
+        );
+      }
+    }
+    usage.failures++;
+    llmCalls.inc({ stage, outcome: 'invalid_answer' });
+    throw new LlmError('invalid_answer', stage, `no valid answer after ${this.opts.maxReasks + 1} tries: ${lastProblem}`, false, requests);
+  }
+
+  private endpoint(stage: string): LlmEndpoint {
+    const endpoint = this.opts.endpoints[stage];
+    if (!endpoint) throw new Error(`LlmClient: no endpoint configured for stage "${stage}"`);
+    return endpoint;
+  }
+
+  private stageUsage(stage: string): StageUsage {
+    let u = this.usage.get(stage);
+    if (!u) {
+      u = { calls: 0, cached: 0, requests: 0, reasks: 0, failures: 0, promptTokens: 0, completionTokens: 0 };
+      this.usage.set(stage, u);
+    }
+    return u;
+  }
+
+  private state(endpoint: LlmEndpoint): EndpointState {
+    const key = `${endpoint.baseUrl}\u0000${endpoint.model}`;
+    let s = this.endpointStates.get(key);
+    if (!s) {
+      s = {
+        client: new OpenAI({
+          baseURL: endpoint.baseUrl,
+          apiKey: endpoint.apiKey,
+          maxRetries: 0, // retries are ours: shared cooldown, jitter, accounting
+          timeout: this.opts.timeoutMs,
+          ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+        }),
+        limiter: new Semaphore(this.opts.concurrency),
+        cooldownUntil: 0,
+      };
+      this.endpointStates.set(key, s);
+    }
+    return s;
+  }
+
+  /** One answer from the server, retrying transport failures; never judges the content. */
+  private async request(
+    stage: string,
+    endpoint: LlmEndpoint,
+    prompt: JsonPrompt<unknown, unknown>,
+    messages: ChatMessage[],
+  ): Promise<{ content: string; requests: number; promptTokens: number; completionTokens: number }> {
+    const state = this.state(endpoint);
+    const usage = this.stageUsage(stage);
+    let lastError = '';
+    for (let attempt = 0; attempt <= this.opts.maxRetries; attempt++) {
+      const wait = state.cooldownUntil - Date.now();
+      if (wait > 0) await sleep(wait);
+      const started = performance.now();
+      try {
+        const completion = await state.limiter.run(() =>
+          state.client.chat.completions.create({
+            model: endpoint.model,
+            messages,
+            temperature: this.opts.temperature,
+            max_tokens: this.opts.maxTokens,
+            response_format: {
+              type: 'json_schema',
+              json_schema: { name: prompt.name.replace(/[^A-Za-z0-9_-]/g, '_'), schema: prompt.schema, strict: true },
+            },
+          }),
+        );
+        usage.requests++;
+        const promptTokens = completion.usage?.prompt_tokens ?? 0;
+        const completionTokens = completion.usage?.completion_tokens ?? 0;
+        usage.promptTokens += promptTokens;
+        usage.completionTokens += completionTokens;
+        llmTokens.inc({ stage, kind: 'prompt' }, promptTokens);
+        llmTokens.inc({ stage, kind: 'completion' }, completionTokens);
+        llmRequestSeconds.observe({ stage, outcome: 'ok' }, (performance.now() - started) / 1000);
+        const content = completion.choices[0]?.message?.content ?? '';
+        return { content, requests: attempt + 1, promptTokens, completionTokens };
+      } catch (error) {
+        usage.requests++;
+        llmRequestSeconds.observe({ stage, outcome: 'error' }, (performance.now() - started) / 1000);
+        const status = error instanceof OpenAI.APIError ? error.status : undefined;
+        lastError = describe(error);
+        const retriable = status === undefined ? isTransportError(error) : RETRIABLE_STATUS.has(status);
+        if (!retriable) {
+          usage.failures++;
+          llmCalls.inc({ stage, outcome: 'bad_request' });
+          throw new LlmError('bad_request', stage, `request rejected by ${endpoint.baseUrl}: ${lastError}`, false, attempt + 1);
+        }
+        if (status === 429) {
+          const retryAfter = Number((error as InstanceType<typeof OpenAI.APIError>).headers?.get?.('retry-after'));
+          const pause = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : this.opts.cooldownMs;
+          state.cooldownUntil = Math.max(state.cooldownUntil, Date.now() + pause);
+        }
+        if (attempt < this.opts.maxRetries) await sleep(backoffDelay(attempt, this.opts.backoff));
+      }
+    }
+    usage.failures++;
+    llmCalls.inc({ stage, outcome: 'unavailable' });
+    throw new LlmError('unavailable', stage, `${endpoint.baseUrl} failed ${this.opts.maxRetries + 1} times: ${lastError}`, true, this.opts.maxRetries + 1);
+  }
+}
+
+function isTransportError(error: unknown): boolean {
+  return error instanceof OpenAI.APIConnectionError || error instanceof OpenAI.APIConnectionTimeoutError;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof OpenAI.APIError) return `${error.status ?? 'connection'} ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
