@@ -1,0 +1,112 @@
+/**
+ * Embeddings over the OpenAI-compatible /v1/embeddings API, batched, with retries, a concurrency
+ * cap and a cache by (model, text), so that a KC name seen again costs no request.
+ */
+import OpenAI from 'openai';
+import { Counter, Histogram } from 'prom-client';
+import type { LlmEndpoint } from './config.ts';
+import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './retry.ts';
+import { Semaphore } from './semaphore.ts';
+
+const embeddingSeconds = new Histogram({
+  name: 'grip_embedding_request_duration_seconds',
+  help: 'Latency of embedding requests',
+  labelNames: ['outcome'] as const,
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+});
+const embeddedTexts = new Counter({
+  name: 'grip_embedding_texts_total',
+  help: 'Texts embedded, by whether the cache answered',
+  labelNames: ['source'] as const,
+});
+
+export interface EmbeddingsOptions {
+  endpoint: LlmEndpoint;
+  batchSize?: number;
+  concurrency?: number;
+  timeoutMs?: number;
+  maxRetries?: number;
+  backoff?: BackoffOptions;
+  /** Max cached vectors; the oldest go first past it. */
+  cacheEntries?: number;
+}
+
+export class EmbeddingsClient {
+  private readonly client: OpenAI;
+  private readonly limiter: Semaphore;
+  private readonly cache = new Map<string, Float32Array>();
+  private readonly opts: Required<Omit<EmbeddingsOptions, 'endpoint'>>;
+  requests = 0;
+
+  constructor(readonly options: EmbeddingsOptions) {
+    this.opts = {
+      batchSize: options.batchSize ?? 64,
+      concurrency: options.concurrency ?? 2,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      maxRetries: options.maxRetries ?? 5,
+      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      cacheEntries: options.cacheEntries ?? 200_000,
+    };
+    this.client = new OpenAI({ baseURL: options.endpoint.baseUrl, apiKey: options.endpoint.apiKey, maxRetries: 0, timeout: this.opts.timeoutMs });
+    this.limiter = new Semaphore(this.opts.concurrency);
+  }
+
+  /** One vector per text, in order; L2-normalized so a dot product is the cosine. */
+  async embed(texts: string[]): Promise<Float32Array[]> {
+    const out: Array<Float32Array | undefined> = texts.map((t) => this.cache.get(t));
+    const missing = [...new Set(texts.filter((_, i) => !out[i]))];
+    embeddedTexts.inc({ source: 'cache' }, texts.length - texts.filter((_, i) => !out[i]).length);
+    const batches: string[][] = [];
+    for (let i = 0; i < missing.length; i += this.opts.batchSize) batches.push(missing.slice(i, i + this.opts.batchSize));
+    await Promise.all(batches.map((batch) => this.limiter.run(() => this.request(batch))));
+    return texts.map((t, i) => {
+      const v = out[i] ?? this.cache.get(t);
+      if (!v) throw new Error(`embeddings: no vector came back for ${JSON.stringify(t.slice(0, 60))}`);
+      return v;
+    });
+  }
+
+  private async request(batch: string[]): Promise<void> {
+    let lastError = '';
+    for (let attempt = 0; attempt <= this.opts.maxRetries; attempt++) {
+      const started = performance.now();
+      try {
+        this.requests++;
+        const response = await this.client.embeddings.create({ model: this.options.endpoint.model, input: batch, encoding_format: 'float' });
+        embeddingSeconds.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
+        if (response.data.length !== batch.length) {
+          throw new Error(`embeddings: asked for ${batch.length} vectors, got ${response.data.length}`);
+        }
+        for (const item of response.data) this.remember(batch[item.index], normalize(item.embedding as number[]));
+        embeddedTexts.inc({ source: 'server' }, batch.length);
+        return;
+      } catch (error) {
+        embeddingSeconds.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
+        const status = error instanceof OpenAI.APIError ? error.status : undefined;
+        lastError = error instanceof Error ? error.message : String(error);
+        if (status !== undefined && status < 500 && status !== 429 && status !== 408) {
+          throw new Error(`embeddings request rejected by ${this.options.endpoint.baseUrl}: ${lastError}`);
+        }
+        if (attempt < this.opts.maxRetries) await sleep(backoffDelay(attempt, this.opts.backoff));
+      }
+    }
+    throw new Error(`embeddings: ${this.options.endpoint.baseUrl} failed ${this.opts.maxRetries + 1} times: ${lastError}`);
+  }
+
+  private remember(text: string, vector: Float32Array): void {
+    if (this.cache.size >= this.opts.cacheEntries) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(text, vector);
+  }
+}
+
+export function normalize(values: ArrayLike<number>): Float32Array {
+  const v = Float32Array.from(values);
+  let norm = 0;
+  for (let i = 0; i < v.length; i++) norm += v[i] * v[i];
+  norm = Math.sqrt(norm);
+  if (norm > 0) for (let i = 0; i < v.length; i++) v[i] /= norm;
+  return v;
+}
