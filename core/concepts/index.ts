@@ -1,0 +1,15 @@
+export { normalizeKcName, singularize } from './normalize.ts';
+export {
+  KcRegistry,
+  createKcRegistry,
+  type EmbedFn,
+  type KcAddInput,
+  type KcAddResult,
+  type KcCluster,
+  type KcOutcome,
+  type KcRegistryOptions,
+  type KcRegistryState,
+  type SynonymCheck,
+  type SynonymVerdict,
+} from './registry.ts';
+export { VectorStore, toUnitVector, hammingCutoff, COSINE_EPSILON, type SearchMode, type Neighbor } from './vector-store.ts';

@@ -1,0 +1,11 @@
+export {
+  NgramIndex,
+  createNgramIndex,
+  longestCommonRun,
+  normalizeForDecontam,
+  type BenchmarkRecord,
+  type ContaminationRates,
+  type ContaminationResult,
+  type OverlapMatch,
+  type RateRow,
+} from './ngram-index.ts';

@@ -1,0 +1,16 @@
+export {
+  JudgingSession,
+  createJudgingSession,
+  decideWithAllAnswers,
+  rejectedBeforeJudging,
+  withRejection,
+  validateRules,
+  SCORE_EPSILON,
+  type JudgeRecord,
+  type JudgeSpec,
+  type JudgingPhase,
+  type JudgingRules,
+  type JudgingStep,
+  type JudgingVerdict,
+  type RejectionReason,
+} from './rules.ts';
