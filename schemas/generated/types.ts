@@ -57,7 +57,6 @@ export interface LineageStep {
   prompt_version: string;
   /** Deterministic id: the LLM cache key of this call. */
   call_id: string;
-  cached: boolean;
 }
 
 /** A combination of KCs sampled from the concept graph, emitted once per canonical key. Keyed by combo_id. */
@@ -122,6 +121,7 @@ export interface Verdict {
   hop: number;
   novel: boolean;
   kc_ids: Array<string>;
+  kc_names: Array<string>;
   problem: string;
   solution: string;
   final_answer: null | string;

@@ -105,13 +105,17 @@ export interface LlmCallResult<Answer> {
 }
 
 export interface StageUsage {
+  /** Structured calls asked for, cache hits included: the same for a run and its resume. */
   calls: number;
   cached: number;
   requests: number;
   reasks: number;
   failures: number;
+  /** Tokens paid for by requests this client sent. */
   promptTokens: number;
   completionTokens: number;
+  /** Tokens of every answer used, cache hits included (what the data cost to make). */
+  tokens: number;
 }
 
 export interface LlmClientOptions {
@@ -187,6 +191,7 @@ export class LlmClient {
       try {
         const value = prompt.parse(JSON.parse(hit.content));
         usage.cached++;
+        usage.tokens += hit.promptTokens + hit.completionTokens;
         llmCalls.inc({ stage, outcome: 'cached' });
         return { value, id, cached: true, model: hit.model, requests: 0, promptTokens: hit.promptTokens, completionTokens: hit.completionTokens };
       } catch {
@@ -208,6 +213,7 @@ export class LlmClient {
       try {
         const value = prompt.parse(JSON.parse(answer.content));
         await this.cache.set(id, { content: answer.content, model: endpoint.model, promptTokens, completionTokens });
+        usage.tokens += promptTokens + completionTokens;
         llmCalls.inc({ stage, outcome: 'ok' });
         return { value, id, cached: false, model: endpoint.model, requests, promptTokens, completionTokens };
       } catch (error) {
@@ -232,7 +238,7 @@ export class LlmClient {
   private stageUsage(stage: string): StageUsage {
     let u = this.usage.get(stage);
     if (!u) {
-      u = { calls: 0, cached: 0, requests: 0, reasks: 0, failures: 0, promptTokens: 0, completionTokens: 0 };
+      u = { calls: 0, cached: 0, requests: 0, reasks: 0, failures: 0, promptTokens: 0, completionTokens: 0, tokens: 0 };
       this.usage.set(stage, u);
     }
     return u;

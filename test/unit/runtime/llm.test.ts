@@ -38,7 +38,7 @@ describe('LlmClient', () => {
     expect(again.cached).toBe(true);
     expect(again.id).toBe(first.id);
     expect(server.requests).toHaveLength(1);
-    expect(llm.usageByStage().extract).toMatchObject({ calls: 2, cached: 1, requests: 1, promptTokens: 10, completionTokens: 5 });
+    expect(llm.usageByStage().extract).toMatchObject({ calls: 2, cached: 1, requests: 1, promptTokens: 10, completionTokens: 5, tokens: 30 });
     await llm.json('extract', prompt, { text: 'b' });
     expect(server.requests).toHaveLength(2);
   });

@@ -1,0 +1,47 @@
+/**
+ * What every stage handler returns, and the lineage it records. A handler is a function from one
+ * input message to a typed result; it never touches Kafka, files or ClickHouse. The runners (Kafka
+ * services, the one-process `grip run`) route the result: `ok` values to the next topic, `dlq`
+ * records to the stage's dead-letter queue with their reason, `drop` to a counter.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { LineageStep } from '../../schemas/generated/types.ts';
+import { LlmError, type JsonPrompt, type LlmCallResult, type LlmClient } from './llm.ts';
+
+export type HandlerResult<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'dlq'; reason: string; detail: string }
+  | { kind: 'drop'; reason: string };
+
+export const ok = <T>(value: T): HandlerResult<T> => ({ kind: 'ok', value });
+export const dlq = <T>(reason: string, detail: string): HandlerResult<T> => ({ kind: 'dlq', reason, detail });
+
+/**
+ * Runs a handler body and turns a model that keeps answering badly, or a request the server
+ * refuses, into a DLQ record. A server that is down (retriable) is re-thrown: the runner retries
+ * the message later instead of dead-lettering good input.
+ */
+export async function dlqOnModelFailure<T>(body: () => Promise<HandlerResult<T>>): Promise<HandlerResult<T>> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof LlmError && !error.retriable) return dlq(`llm_${error.kind}`, error.message);
+    throw error;
+  }
+}
+
+const lineageScope = new AsyncLocalStorage<LineageStep[]>();
+
+/** Collects the lineage steps of every model call made inside `body`, even from deep callbacks. */
+export async function withLineage<T>(body: () => Promise<T>): Promise<{ value: T; steps: LineageStep[] }> {
+  const steps: LineageStep[] = [];
+  const value = await lineageScope.run(steps, body);
+  return { value, steps };
+}
+
+/** A structured model call whose lineage step is recorded in the current lineage scope. */
+export async function tracedCall<V, A>(llm: LlmClient, stage: string, prompt: JsonPrompt<V, A>, vars: V): Promise<LlmCallResult<A>> {
+  const result = await llm.json(stage, prompt, vars);
+  lineageScope.getStore()?.push({ stage, model: result.model, prompt_version: prompt.version, call_id: result.id });
+  return result;
+}
