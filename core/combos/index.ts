@@ -1,0 +1,10 @@
+export { createSampler } from './sampler.ts';
+export type { Sampler, SamplerStats } from './sampler.ts';
+export { DEFAULT_QUOTAS } from './options.ts';
+export type { SamplerOptions } from './options.ts';
+export { RELATIONS, PAPER_RELATIONS, EXTENSION_RELATIONS } from './types.ts';
+export type { Combination, Relation, PaperRelation, ExtensionRelation } from './types.ts';
+export { SAMPLER_STATE_VERSION } from './state-codec.ts';
+export type { RelationMode } from './state-codec.ts';
+export { HashSet64 } from './hash-set64.ts';
+export { idHash, setHash } from './key-hash.ts';

@@ -1,0 +1,302 @@
+/**
+ * The combination sampler: yields each KC combination at most once, across calls, graph updates and
+ * restarts (exportState / importState).
+ *
+ * Per relation it works in three phases:
+ *  1. fresh: after the graph changed, the candidates opened by the new edges (2-paths through a new
+ *     edge, cliques containing one, new layer-3 targets of hubs, the new explicit pairs) come first;
+ *  2. random: seeded random draws (see each source), rejecting what was already yielded;
+ *  3. sweep: after `missLimit` consecutive fruitless draws, a lazy systematic enumeration of the
+ *     relation's candidates finds what random draws miss; when it ends the relation is exhausted
+ *     until the graph changes.
+ * Nothing is materialized: memory is the graph's typed-array mirror, per-hub layer caches and the
+ * yielded-key set (64-bit hashes, 16-32 bytes per combination), not the number of paths explored.
+ *
+ * Quotas: each slot goes to the relation with the largest deficit share * (total + 1) - count among
+ * the relations not exhausted, so the output follows the shares and the others fill in when one
+ * runs dry.
+ */
+import { isAdjacent, type CsrSnapshot } from '../graph/csr.ts';
+import type { KcGraph } from '../graph/kc-graph.ts';
+import { KEY_SEPARATOR } from '../graph/kc-graph.ts';
+import { createRng, type Rng } from '../util/rng.ts';
+import { HashSet64 } from './hash-set64.ts';
+import { idHash, setHash } from './key-hash.ts';
+import { resolveOptions, type ResolvedOptions, type SamplerOptions } from './options.ts';
+import { CliqueSource } from './sources/cliques.ts';
+import { LouvainSource } from './sources/louvain.ts';
+import { OneHopSource } from './sources/one-hop.ts';
+import type { RelationSource } from './sources/source.ts';
+import { ThreeHopSource } from './sources/three-hop.ts';
+import { TwoHopSource } from './sources/two-hop.ts';
+import { decodeState, encodeState, type RelationMode } from './state-codec.ts';
+import { RELATIONS, type Candidate, type Combination, type Relation } from './types.ts';
+
+interface RelationState {
+  relation: Relation;
+  source: RelationSource;
+  share: number;
+  count: number;
+  mode: RelationMode;
+  misses: number;
+  sweep: Iterator<Candidate> | null;
+  /** Fresh items (flat pairs of node indices); the one at freshHead is being enumerated. */
+  fresh: number[];
+  freshHead: number;
+  freshIter: Iterator<Candidate> | null;
+}
+
+export interface SamplerStats {
+  yielded: number;
+  /** Bytes of the yielded-key hash table. */
+  yieldedBytes: number;
+  perRelation: Record<string, { count: number; mode: RelationMode; pendingFresh: number }>;
+}
+
+export interface Sampler {
+  /** Up to n combinations never yielded before (fewer when every active relation is exhausted). */
+  next(n: number): Combination[];
+  exportState(): Uint8Array;
+  importState(bytes: Uint8Array): void;
+  stats(): SamplerStats;
+  /** Current 3-hop hubs (KC ids), strongest first. */
+  hubs(): string[];
+}
+
+export function createSampler(graph: KcGraph, options: SamplerOptions): Sampler {
+  return new CombinationSampler(graph, resolveOptions(options));
+}
+
+class CombinationSampler implements Sampler {
+  private rng: Rng;
+  private yielded = new HashSet64(1 << 16);
+  private readonly states: RelationState[] = [];
+  private snap!: CsrSnapshot;
+  private seenVersion = -1;
+  private edgeLogPosition = 0;
+  private hashHi = new Uint32Array(0);
+  private hashLo = new Uint32Array(0);
+  private hashedNodes = 0;
+  private readonly hashOut = new Uint32Array(2);
+  private readonly threeHop: ThreeHopSource;
+
+  constructor(private readonly graph: KcGraph, private readonly o: ResolvedOptions) {
+    this.rng = createRng(o.seed);
+    this.threeHop = new ThreeHopSource({ hubCount: o.hubCount, hubFraction: o.hubFraction });
+    const sources: Record<Relation, RelationSource> = {
+      '1-hop': new OneHopSource(),
+      '2-hop': new TwoHopSource(),
+      '3-hop': this.threeHop,
+      community: new CliqueSource(o.fourCliqueShare),
+      louvain: new LouvainSource(graph, {
+        seed: (o.seed ^ 0x4c6f7576) | 0,
+        resolution: o.louvainResolution,
+        tripleShare: o.louvainTripleShare,
+        refreshRatio: o.louvainRefreshRatio,
+      }),
+    };
+    for (const relation of RELATIONS) {
+      const share = o.shares.get(relation) ?? 0;
+      // 1-hop pairs co-occurred in a seed, so they are never novel.
+      if (share === 0 || (o.novelOnly && relation === '1-hop')) continue;
+      this.states.push({
+        relation, source: sources[relation], share, count: 0, mode: 'random', misses: 0,
+        sweep: null, fresh: [], freshHead: 0, freshIter: null,
+      });
+    }
+  }
+
+  next(n: number): Combination[] {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`sampler.next: n must be a non-negative integer, got ${String(n)}`);
+    this.sync();
+    const out: Combination[] = [];
+    while (out.length < n) {
+      const st = this.pickRelation();
+      if (!st) break;
+      const c = this.produce(st);
+      if (c) {
+        st.count++;
+        out.push(c);
+      }
+    }
+    return out;
+  }
+
+  hubs(): string[] {
+    this.sync();
+    if (!this.states.some((s) => s.relation === '3-hop')) this.threeHop.prepare(this.snap, []);
+    return this.threeHop.hubs.map((u) => this.snap.ids[u]);
+  }
+
+  stats(): SamplerStats {
+    const perRelation: SamplerStats['perRelation'] = {};
+    for (const st of this.states) {
+      perRelation[st.relation] = { count: st.count, mode: st.mode, pendingFresh: (st.fresh.length - st.freshHead) / 2 };
+    }
+    return { yielded: this.yielded.size, yieldedBytes: this.yielded.bytes, perRelation };
+  }
+
+  exportState(): Uint8Array {
+    this.sync();
+    return encodeState({
+      rng: this.rng.state(),
+      relations: RELATIONS.map((relation) => {
+        const st = this.states.find((s) => s.relation === relation);
+        const fresh: [string, string][] = [];
+        if (st) {
+          for (let i = st.freshHead; i < st.fresh.length; i += 2) fresh.push([this.snap.ids[st.fresh[i]], this.snap.ids[st.fresh[i + 1]]]);
+        }
+        return { relation, count: st?.count ?? 0, mode: st?.mode ?? 'random', misses: st?.misses ?? 0, fresh };
+      }),
+      yielded: this.yielded.sorted(),
+    });
+  }
+
+  /**
+   * Restores progress saved by exportState. Into a sampler with the same options on the same graph
+   * it continues exactly as the exporting one would; with other options (seed, quotas) or on a
+   * restored graph (canonical node order) the order differs, but nothing is ever repeated.
+   */
+  importState(bytes: Uint8Array): void {
+    const state = decodeState(bytes);
+    this.sync();
+    this.rng = createRng(state.rng);
+    const restored = new HashSet64(state.yielded.length);
+    for (const h of state.yielded) restored.add(Number(h >> 32n), Number(h & 0xffffffffn));
+    this.yielded = restored;
+    for (const st of this.states) {
+      const saved = state.relations.find((r) => r.relation === st.relation);
+      st.count = saved?.count ?? 0;
+      st.mode = saved?.mode ?? 'random';
+      st.misses = saved?.misses ?? 0;
+      st.sweep = null;
+      st.freshIter = null;
+      st.freshHead = 0;
+      st.fresh = [];
+      for (const [a, b] of saved?.fresh ?? []) {
+        const u = this.graph.indexOf(a);
+        const v = this.graph.indexOf(b);
+        if (u !== undefined && v !== undefined) st.fresh.push(u, v);
+      }
+    }
+  }
+
+  /** Catches up with graph changes: new snapshot, sources re-prepared, fresh items queued. */
+  private sync(): void {
+    if (this.graph.version === this.seenVersion) return;
+    const first = this.seenVersion === -1;
+    this.snap = this.graph.snapshot();
+    this.hashNewNodes();
+    const newEdges = first ? [] : this.graph.edgesSince(this.edgeLogPosition);
+    this.edgeLogPosition = this.graph.edgeCount;
+    for (const st of this.states) {
+      const items = st.source.prepare(this.snap, newEdges);
+      if (!first) {
+        st.fresh = st.fresh.slice(st.freshHead).concat(items);
+        st.freshHead = 0;
+      }
+      st.freshIter = null;
+      st.sweep = null;
+      st.mode = 'random';
+      st.misses = 0;
+    }
+    this.seenVersion = this.graph.version;
+  }
+
+  private hashNewNodes(): void {
+    const n = this.snap.n;
+    if (n > this.hashHi.length) {
+      const cap = Math.max(n, this.hashHi.length * 2);
+      const hi = new Uint32Array(cap);
+      const lo = new Uint32Array(cap);
+      hi.set(this.hashHi);
+      lo.set(this.hashLo);
+      this.hashHi = hi;
+      this.hashLo = lo;
+    }
+    for (let u = this.hashedNodes; u < n; u++) [this.hashHi[u], this.hashLo[u]] = idHash(this.snap.ids[u]);
+    this.hashedNodes = n;
+  }
+
+  private pickRelation(): RelationState | null {
+    let total = 0;
+    for (const st of this.states) total += st.count;
+    let best: RelationState | null = null;
+    let bestDeficit = -Infinity;
+    for (const st of this.states) {
+      if (st.mode === 'exhausted' && st.freshHead >= st.fresh.length) continue;
+      const deficit = st.share * (total + 1) - st.count;
+      if (deficit > bestDeficit) {
+        bestDeficit = deficit;
+        best = st;
+      }
+    }
+    return best;
+  }
+
+  private produce(st: RelationState): Combination | null {
+    while (st.freshHead < st.fresh.length) {
+      st.freshIter ??= st.source.freshFor(st.fresh[st.freshHead], st.fresh[st.freshHead + 1]);
+      for (let it = st.freshIter.next(); !it.done; it = st.freshIter.next()) {
+        const c = this.accept(st.relation, it.value);
+        if (c) return c;
+      }
+      st.freshIter = null;
+      st.freshHead += 2;
+    }
+    if (st.fresh.length > 0) {
+      st.fresh = [];
+      st.freshHead = 0;
+    }
+    if (st.mode === 'random') {
+      while (st.misses < this.o.missLimit) {
+        const candidate = st.source.draw(this.rng);
+        const c = candidate && this.accept(st.relation, candidate);
+        if (c) {
+          st.misses = 0;
+          return c;
+        }
+        st.misses++;
+      }
+      st.mode = 'sweep';
+    }
+    if (st.mode === 'sweep') {
+      st.sweep ??= st.source.sweep();
+      for (let it = st.sweep.next(); !it.done; it = st.sweep.next()) {
+        const c = this.accept(st.relation, it.value);
+        if (c) return c;
+      }
+      st.sweep = null;
+      st.mode = 'exhausted';
+    }
+    return null;
+  }
+
+  /** Threshold, already-yielded and novelty checks; builds strings only for what is emitted. */
+  private accept(relation: Relation, c: Candidate): Combination | null {
+    if (relation !== '1-hop' && c.weight < this.o.minWeight) return null;
+    setHash(c.members, this.hashHi, this.hashLo, this.hashOut);
+    if (this.yielded.has(this.hashOut[0], this.hashOut[1])) return null;
+    const m = c.members;
+    const novel = m.length === 2 ? !isAdjacent(this.snap, m[0], m[1]) : !this.graph.someSeedContainsAll(m);
+    if (this.o.novelOnly && !novel) return null;
+    this.yielded.add(this.hashOut[0], this.hashOut[1]);
+    const ids = this.snap.ids;
+    const kcIds = m.map((u) => ids[u]).sort();
+    const combination: Combination = {
+      key: kcIds.join(KEY_SEPARATOR),
+      kcIds,
+      relation,
+      hop: c.hop,
+      // A clique or a Louvain group has no order: its witness is the sorted member list.
+      path: relation === 'community' || relation === 'louvain' ? kcIds : c.path.map((u) => ids[u]),
+      weight: c.weight,
+      novel,
+    };
+    if (relation === 'louvain') {
+      combination.extension = true;
+      combination.community = c.community;
+    }
+    return combination;
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Compressed sparse row (CSR) snapshot of the KC graph: the typed-array mirror that sampling reads.
+ * graphology stays the graph of record; this snapshot is rebuilt lazily (O(V + E)) after mutations,
+ * because walking graphology's object adjacency per candidate is what makes a naive sampler slow.
+ *
+ * Node indices are the graph's stable insertion indices (append-only), so an index refers to the
+ * same KC in every snapshot of one KcGraph instance.
+ */
+export interface CsrSnapshot {
+  /** Graph version this snapshot mirrors. */
+  readonly version: number;
+  /** Number of nodes. */
+  readonly n: number;
+  /** Number of undirected edges. */
+  readonly edgeCount: number;
+  /** offsets[u]..offsets[u+1] is the slice of `neighbors`/`weights` holding u's neighbours. */
+  readonly offsets: Int32Array;
+  /** Neighbour indices, sorted ascending inside each node's slice (binary search for adjacency). */
+  readonly neighbors: Int32Array;
+  /** Co-occurrence count of the edge at the same position. */
+  readonly weights: Float64Array;
+  /** Seed frequency of each node. */
+  readonly frequency: Int32Array;
+  /** KC id of each node index. */
+  readonly ids: readonly string[];
+}
+
+export function degreeOf(s: CsrSnapshot, u: number): number {
+  return s.offsets[u + 1] - s.offsets[u];
+}
+
+/** Position of v inside u's neighbour slice, or -1 when u and v are not adjacent. */
+export function edgePosition(s: CsrSnapshot, u: number, v: number): number {
+  let lo = s.offsets[u];
+  let hi = s.offsets[u + 1] - 1;
+  const nb = s.neighbors;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = nb[mid];
+    if (x === v) return mid;
+    if (x < v) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** Adjacency test, searching the smaller of the two neighbour lists. */
+export function isAdjacent(s: CsrSnapshot, u: number, v: number): boolean {
+  return degreeOf(s, u) <= degreeOf(s, v) ? edgePosition(s, u, v) >= 0 : edgePosition(s, v, u) >= 0;
+}
+
+/** Edge weight, 0 when not adjacent. */
+export function edgeWeight(s: CsrSnapshot, u: number, v: number): number {
+  const p = degreeOf(s, u) <= degreeOf(s, v) ? edgePosition(s, u, v) : edgePosition(s, v, u);
+  return p >= 0 ? s.weights[p] : 0;
+}
+
+/** Builds a snapshot from per-node adjacency maps (neighbour index -> weight). */
+export function buildCsr(
+  version: number,
+  adjacency: readonly Map<number, number>[],
+  frequency: readonly number[],
+  ids: readonly string[],
+): CsrSnapshot {
+  const n = adjacency.length;
+  const offsets = new Int32Array(n + 1);
+  for (let u = 0; u < n; u++) offsets[u + 1] = offsets[u] + adjacency[u].size;
+  const total = offsets[n];
+  const neighbors = new Int32Array(total);
+  const weights = new Float64Array(total);
+  for (let u = 0; u < n; u++) {
+    const start = offsets[u];
+    const slice = neighbors.subarray(start, offsets[u + 1]);
+    let i = 0;
+    for (const v of adjacency[u].keys()) slice[i++] = v;
+    slice.sort();
+    for (let j = 0; j < slice.length; j++) weights[start + j] = adjacency[u].get(slice[j]) as number;
+  }
+  return {
+    version,
+    n,
+    edgeCount: total / 2,
+    offsets,
+    neighbors,
+    weights,
+    frequency: Int32Array.from(frequency),
+    ids,
+  };
+}
