@@ -13,3 +13,4 @@ export {
   type SynonymVerdict,
 } from './registry.ts';
 export { VectorStore, toUnitVector, hammingCutoff, COSINE_EPSILON, type SearchMode, type Neighbor } from './vector-store.ts';
+export { implausibleKcName } from './plausible.ts';

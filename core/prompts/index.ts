@@ -11,5 +11,6 @@ export {
   solution,
   problemJudgement,
   solutionJudgement,
+  withBoxedAnswer,
   type PromptName,
 } from './templates.ts';

@@ -30,6 +30,8 @@ export interface TemplateSpec<T> {
   extraText?: Record<string, string>;
   /** Derived variables computed from the given ones (e.g. a hint picked by relation type). */
   derive?: (vars: Record<string, string | string[]>) => Record<string, string>;
+  /** Cap on answer tokens: a model that rambles is cut off early instead of filling its context. */
+  maxTokens: number;
 }
 
 export interface PromptTemplate<T> {
@@ -37,6 +39,8 @@ export interface PromptTemplate<T> {
   version: string;
   /** Plain JSON schema of the answer (no $schema key). */
   schema: Record<string, unknown>;
+  /** Cap on answer tokens. */
+  maxTokens: number;
   render(vars: Record<string, string | string[]>): ChatMessage[];
   /** Accepts the parsed JSON value or the raw text (code fences allowed); throws a PromptAnswerError saying what was wrong. */
   parse(raw: unknown): T;
@@ -70,7 +74,7 @@ export function jsonSchemaOf(answer: z.ZodType): Record<string, unknown> {
 export function defineTemplate<T>(spec: TemplateSpec<T>): PromptTemplate<T> {
   const schema = jsonSchemaOf(spec.answer);
   const version = shortHash(
-    canonicalJson({ name: spec.name, system: spec.system, user: spec.user, vars: spec.vars, extra: spec.extraText ?? {}, schema }),
+    canonicalJson({ name: spec.name, system: spec.system, user: spec.user, vars: spec.vars, extra: spec.extraText ?? {}, schema, maxTokens: spec.maxTokens }),
     12,
   );
   const label = `${spec.name}@${version}`;
@@ -123,5 +127,5 @@ export function defineTemplate<T>(spec: TemplateSpec<T>): PromptTemplate<T> {
     return result.data;
   };
 
-  return { name: spec.name, version, schema, render, parse };
+  return { name: spec.name, version, schema, maxTokens: spec.maxTokens, render, parse };
 }

@@ -5,17 +5,20 @@ import { z } from 'zod';
 import { defineTemplate } from './template.ts';
 
 const shortText = z.string().trim().min(1);
+// Length caps keep a small model from rambling inside a JSON string until it runs out of tokens;
+// llama.cpp and vLLM enforce maxLength/maxItems in their JSON-schema grammars.
+const kcName = z.string().trim().min(1).max(80);
+const reason = z.string().max(200);
 
 // 1. KC extraction, with the paper's five rules; it reads the problem AND its solution.
 export const kcExtractionAnswer = z.object({
-  kcs: z
-    .array(shortText)
-    .min(1)
-    .max(5)
-    .refine((kcs) => new Set(kcs.map((k) => k.toLowerCase())).size === kcs.length, 'key concepts must be distinct'),
+  kcs: z.array(kcName).min(1).max(5),
+  // Repeated names are not refused here (small models repeat themselves and a re-ask rarely helps);
+  // the concept extractor keeps the first of each, and the registry merges the rest anyway.
 });
 export const kcExtraction = defineTemplate({
   name: 'kc_extraction',
+  maxTokens: 200,
   system: 'You identify the key mathematical concepts (KCs) a problem and its solution rely on.',
   user: [
     'List 1 to 5 key concepts of this problem. Rules:',
@@ -26,7 +29,7 @@ export const kcExtraction = defineTemplate({
     '5. No procedures or skills (not "solving equations").',
     '{{problem}}',
     '{{solution}}',
-    'Reply with JSON: {"kcs": ["concept", ...]}',
+    'Answer with a JSON object whose "kcs" array holds the names of the concepts.',
   ].join('\n'),
   vars: { problem: 'untrusted', solution: 'untrusted' },
   answer: kcExtractionAnswer,
@@ -34,17 +37,18 @@ export const kcExtraction = defineTemplate({
 
 // 2. KC quality filter (a smaller model drops vague, wrong or over-detailed KCs).
 export const kcFilterAnswer = z.object({
-  decisions: z.array(z.object({ kc: shortText, keep: z.boolean(), reason: z.string() })).min(1),
+  decisions: z.array(z.object({ kc: kcName, keep: z.boolean(), reason })).min(1).max(5),
 });
 export const kcFilter = defineTemplate({
   name: 'kc_filter',
+  maxTokens: 800,
   system: 'You check key mathematical concepts extracted from a problem.',
   user: [
     'For each listed concept decide whether to keep it. Drop it if it is vague, wrong for this problem,',
     'or too detailed (a specific number or step rather than a concept).',
     '{{problem}}',
     '{{kcs}}',
-    'Reply with JSON: {"decisions": [{"kc": "concept as listed", "keep": true, "reason": "short"}]}, one entry per concept.',
+    'Answer with a JSON object whose "decisions" array has one entry per listed concept: "kc" (its name as listed), "keep" (true or false) and a short "reason".',
   ].join('\n'),
   vars: { problem: 'untrusted', kcs: 'untrusted_list' },
   answer: kcFilterAnswer,
@@ -52,10 +56,11 @@ export const kcFilter = defineTemplate({
 
 // 3. Synonym check for two KCs in the 0.70-0.90 cosine band, plus a representative name.
 export const synonymCheckAnswer = z
-  .object({ same: z.boolean(), representative: z.string() })
+  .object({ same: z.boolean(), representative: z.string().max(80) })
   .refine((a) => !a.same || a.representative.trim() !== '', { message: 'a representative name is required when same is true', path: ['representative'] });
 export const synonymCheck = defineTemplate({
   name: 'synonym_check',
+  maxTokens: 100,
   system: 'You decide whether two names denote the same mathematical concept.',
   user: [
     'Do these two names denote the same mathematical concept (synonyms or notational variants)?',
@@ -63,7 +68,7 @@ export const synonymCheck = defineTemplate({
     '{{concept_a}}',
     '{{concept_b}}',
     'If they are the same, give the clearest standard name as representative; otherwise an empty string.',
-    'Reply with JSON: {"same": true|false, "representative": "name"}',
+    'Answer with a JSON object: "same" (true or false) and "representative" (the name to use, or an empty string).',
   ].join('\n'),
   vars: { concept_a: 'untrusted', concept_b: 'untrusted' },
   answer: synonymCheckAnswer,
@@ -77,16 +82,18 @@ export const RELATION_HINTS: Record<string, string> = {
   community: 'These concepts form a closely related group; use all of them in one coherent problem.',
   louvain: 'These concepts come from one region of the concept graph; use all of them in one coherent problem.',
 };
-export const synthesisAnswer = z.object({ problem: shortText });
+// At least a sentence: grammar-constrained decoding then cannot stop at a bare concept name.
+export const synthesisAnswer = z.object({ problem: z.string().trim().min(40).max(1500) });
 export const problemSynthesis = defineTemplate({
   name: 'problem_synthesis',
+  maxTokens: 600,
   system: 'You write new, self-contained mathematics problems.',
   user: [
     'Write one new problem that integrates all of these key concepts organically, so that solving it requires each of them.',
     '{{relation_hint}}',
     '{{kcs}}',
     'The problem must be well posed, have a single verifiable final answer, and include every needed quantity. Do not include the solution.',
-    'Reply with JSON: {"problem": "..."}',
+    'Answer with a JSON object whose "problem" field holds the full problem statement.',
   ].join('\n'),
   vars: { kcs: 'untrusted_list', relation: 'text' },
   extraText: RELATION_HINTS,
@@ -99,15 +106,16 @@ export const problemSynthesis = defineTemplate({
 });
 
 // 5. Difficulty rating (routes the problem to the small or the large solver).
-export const difficultyAnswer = z.object({ difficulty: z.enum(['easy', 'medium', 'hard']), reason: z.string() });
+export const difficultyAnswer = z.object({ difficulty: z.enum(['easy', 'medium', 'hard']), reason });
 export const difficultyRating = defineTemplate({
   name: 'difficulty_rating',
+  maxTokens: 120,
   system: 'You rate the difficulty of mathematics problems.',
   user: [
     'Rate the difficulty of this problem for a strong high-school competitor:',
     'easy (routine, one or two steps), medium (several steps or one insight), hard (olympiad-style, long or subtle).',
     '{{problem}}',
-    'Reply with JSON: {"difficulty": "easy"|"medium"|"hard", "reason": "short"}',
+    'Answer with a JSON object: "difficulty" (easy, medium or hard) and a short "reason".',
   ].join('\n'),
   vars: { problem: 'untrusted' },
   answer: difficultyAnswer,
@@ -115,51 +123,61 @@ export const difficultyRating = defineTemplate({
 
 // 6. Solution: step by step, final answer in \boxed{}.
 export const solutionAnswer = z.object({
-  solution: z.string().trim().min(1).refine((s) => /\\boxed\{/.test(s), 'the solution must put the final answer in \\boxed{}'),
-  final_answer: shortText,
+  // The answer's own field is the source of truth; a solution that forgot \boxed{} gets it added by
+  // withBoxedAnswer (a re-ask for a missing decoration wastes a call and rarely helps a small model).
+  solution: z.string().trim().min(1).max(4000),
+  final_answer: z.string().trim().min(1).max(200),
 });
 export const solution = defineTemplate({
   name: 'solution',
+  maxTokens: 1200,
   system: 'You solve mathematics problems carefully.',
   user: [
     'Solve this problem step by step, then state the final answer inside \\boxed{}.',
     '{{problem}}',
-    'Reply with JSON: {"solution": "steps ... \\\\boxed{answer}", "final_answer": "answer"}',
+    'Answer with a JSON object: "solution" (the worked steps, ending with the answer in \\boxed{}) and "final_answer" (the answer alone).',
   ].join('\n'),
   vars: { problem: 'untrusted' },
   answer: solutionAnswer,
 });
 
 // 7. Problem judgement: 0-1 for logical and presentational completeness.
-export const problemJudgementAnswer = z.object({ score: z.number().min(0).max(1), reason: z.string() });
+export const problemJudgementAnswer = z.object({ score: z.number().min(0).max(1), reason });
 export const problemJudgement = defineTemplate({
   name: 'problem_judgement',
+  maxTokens: 150,
   system: 'You review mathematics problems before they are used.',
   user: [
     'Score this problem from 0 to 1 for logical and presentational completeness:',
     'is it well posed, consistent, solvable with a unique answer, and clearly stated with every needed quantity?',
     '1 means flawless, 0 means unusable.',
     '{{problem}}',
-    'Reply with JSON: {"score": number, "reason": "short"}',
+    'Answer with a JSON object: "score" (a number from 0 to 1) and a short "reason".',
   ].join('\n'),
   vars: { problem: 'untrusted' },
   answer: problemJudgementAnswer,
 });
 
 // 8. Solution judgement: a 0/1 vote; any veto rejects.
-export const solutionJudgementAnswer = z.object({ vote: z.number().int().min(0).max(1), reason: z.string() });
+export const solutionJudgementAnswer = z.object({ vote: z.number().int().min(0).max(1), reason });
 export const solutionJudgement = defineTemplate({
   name: 'solution_judgement',
+  maxTokens: 150,
   system: 'You verify solutions to mathematics problems.',
   user: [
     'Is this solution correct and complete, with a correct final answer? Vote 1 for yes, 0 for no.',
     '{{problem}}',
     '{{solution}}',
-    'Reply with JSON: {"vote": 0|1, "reason": "short"}',
+    'Answer with a JSON object: "vote" (1 or 0) and a short "reason".',
   ].join('\n'),
   vars: { problem: 'untrusted', solution: 'untrusted' },
   answer: solutionJudgementAnswer,
 });
+
+/** The solution text with its final answer in \boxed{}, added at the end when the model left it out. */
+export function withBoxedAnswer(answer: { solution: string; final_answer: string }): string {
+  return /\\boxed\{/.test(answer.solution) ? answer.solution : `${answer.solution}\n\nFinal answer: \\boxed{${answer.final_answer}}`;
+}
 
 export const PROMPTS = {
   kc_extraction: kcExtraction,

@@ -42,6 +42,8 @@ export interface JsonPrompt<Vars, Answer> {
   name: string;
   version: string;
   schema: Record<string, unknown>;
+  /** Cap on answer tokens for this prompt (the client's default otherwise). */
+  maxTokens?: number;
   render(vars: Vars): ChatMessage[];
   parse(raw: unknown): Answer;
 }
@@ -284,7 +286,7 @@ export class LlmClient {
             model: endpoint.model,
             messages,
             temperature: this.opts.temperature,
-            max_tokens: this.opts.maxTokens,
+            max_tokens: prompt.maxTokens ?? this.opts.maxTokens,
             response_format: {
               type: 'json_schema',
               json_schema: { name: prompt.name.replace(/[^A-Za-z0-9_-]/g, '_'), schema: prompt.schema, strict: true },

@@ -54,3 +54,11 @@ describe('normalizeKcName', () => {
     expect(() => normalizeKcName(42 as never)).toThrow(/expected a string/);
   });
 });
+
+describe('implausibleKcName', () => {
+  it('drops letters, numbers and placeholders, keeps real concept names', async () => {
+    const { implausibleKcName } = await import('../../../core/concepts/index.ts');
+    for (const bad of ['a', '1', 'x2', '  ', 'Concept', 'concepts', 'key concept', '$3$', 'N/A', 'same']) expect(implausibleKcName(bad), bad).not.toBeNull();
+    for (const good of ['Pythagorean theorem', 'area', 'sum of roots', 'GCD', 'Vieta\'s formulas', 'prime factorization']) expect(implausibleKcName(good), good).toBeNull();
+  });
+});

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineTemplate, PROMPTS, promptVersions, PromptAnswerError } from '../../../core/prompts/index.ts';
+import { defineTemplate, PROMPTS, promptVersions, PromptAnswerError, withBoxedAnswer } from '../../../core/prompts/index.ts';
 
-const PLAIN_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minimum', 'maximum', 'minLength']);
+const PLAIN_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength']);
 
 function assertPlain(schema: unknown, where: string): void {
   if (Array.isArray(schema) || schema === null || typeof schema !== 'object') return;
@@ -25,12 +25,13 @@ describe('prompt versions', () => {
   });
 
   it('change when the text or the answer shape changes', () => {
-    const spec = { name: 't', system: 'S', user: 'Do it: {{x}}', vars: { x: 'untrusted' as const }, answer: z.object({ a: z.string() }) };
+    const spec = { name: 't', system: 'S', user: 'Do it: {{x}}', vars: { x: 'untrusted' as const }, answer: z.object({ a: z.string() }), maxTokens: 100 };
     const base = defineTemplate(spec).version;
     expect(defineTemplate(spec).version).toBe(base);
     expect(defineTemplate({ ...spec, user: 'Do it now: {{x}}' }).version).not.toBe(base);
     expect(defineTemplate({ ...spec, system: 'S.' }).version).not.toBe(base);
     expect(defineTemplate({ ...spec, answer: z.object({ a: z.number() }) }).version).not.toBe(base);
+    expect(defineTemplate({ ...spec, maxTokens: 101 }).version).not.toBe(base);
   });
 });
 
@@ -66,6 +67,8 @@ describe('parse', () => {
     expect(PROMPTS.solution_judgement.parse('{"vote": 1, "reason": "ok"}').vote).toBe(1);
     expect(PROMPTS.synonym_check.parse({ same: false, representative: '' }).same).toBe(false);
     expect(PROMPTS.solution.parse({ solution: 'So $x=\\boxed{4}$.', final_answer: '4' }).final_answer).toBe('4');
+    expect(withBoxedAnswer({ solution: 'So $x=\\boxed{4}$.', final_answer: '4' })).toBe('So $x=\\boxed{4}$.');
+    expect(withBoxedAnswer({ solution: 'x = 4', final_answer: '4' })).toBe('x = 4\n\nFinal answer: \\boxed{4}');
     expect(PROMPTS.difficulty_rating.parse({ difficulty: 'hard', reason: 'long' }).difficulty).toBe('hard');
   });
 
@@ -73,12 +76,11 @@ describe('parse', () => {
     const bad: [keyof typeof PROMPTS, unknown, RegExp][] = [
       ['kc_extraction', { kcs: [] }, /kc_extraction@[0-9a-f]{12}: .*kcs: /],
       ['kc_extraction', { kcs: ['a', 'b', 'c', 'd', 'e', 'f'] }, /kcs: /],
-      ['kc_extraction', { kcs: ['Area', 'area'] }, /distinct/],
       ['problem_judgement', { score: 1.3, reason: 'x' }, /score: /],
       ['solution_judgement', { vote: 0.5, reason: 'x' }, /vote: /],
       ['difficulty_rating', { difficulty: 'trivial', reason: 'x' }, /difficulty: /],
       ['synonym_check', { same: true, representative: ' ' }, /representative: a representative name is required/],
-      ['solution', { solution: 'x = 4', final_answer: '4' }, /boxed/],
+      ['solution', { solution: 'x = 4' }, /final_answer/],
       ['problem_synthesis', '{"problem": ', /not valid JSON/],
       ['kc_filter', { decisions: [{ kc: 'a', keep: 'yes', reason: '' }] }, /decisions\.0\.keep/],
     ];

@@ -1,0 +1,132 @@
+/**
+ * judge: candidate -> verdict. The paper's step 6: three judges score the problem (weighted mean
+ * kept at >= 0.85) and vote on the solution (one veto rejects), asked one at a time so that a
+ * settled decision skips the remaining calls. Before any call, the candidate is checked against
+ * the benchmarks (decontamination) and against the seeds and accepted problems (dedup): a copy
+ * costs no judge call at all.
+ *
+ * Two steps, because acceptance order matters for dedup: `judgeCandidate` makes the model calls
+ * and may run concurrently; `commitVerdict` (synchronous, run in input order by the runner) makes
+ * the final duplicate check against everything accepted before it and records the acceptance.
+ */
+import type { Deduper } from '../../core/dedup/index.ts';
+import type { NgramIndex } from '../../core/decontam/index.ts';
+import { createJudgingSession, rejectedBeforeJudging, type JudgingRules, type JudgingVerdict } from '../../core/judging/index.ts';
+import { problemJudgement, solutionJudgement } from '../../core/prompts/index.ts';
+import { canonicalJson, deterministicId, shortHash } from '../../core/util/hash.ts';
+import type { Candidate, Verdict } from '../../schemas/generated/types.ts';
+import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
+import type { LlmClient } from '../runtime/llm.ts';
+
+export interface JudgeSettings {
+  rules: JudgingRules;
+  /** A candidate sharing this many consecutive words with a benchmark item is rejected as contaminated. */
+  contaminationRejectWords: number;
+}
+
+export interface JudgeDeps {
+  llm: LlmClient;
+  settings: JudgeSettings;
+  decontam: NgramIndex | null;
+  deduper: Deduper;
+  /** Model name per judge stage, for the verdict record. */
+  judgeModels: Record<string, string>;
+  now: () => number;
+}
+
+/** Version of everything that decides a verdict: a replay with other settings makes new verdict ids. */
+export function judgeConfigVersion(settings: JudgeSettings, judgeModels: Record<string, string>): string {
+  return `j-${shortHash(canonicalJson({ settings, judgeModels, prompts: [problemJudgement.version, solutionJudgement.version] }), 12)}`;
+}
+
+export async function judgeCandidate(candidate: Candidate, deps: JudgeDeps): Promise<HandlerResult<Verdict>> {
+  return dlqOnModelFailure(async () => {
+    const contamination = deps.decontam?.check(candidate.problem);
+    const overlap = contamination?.longestOverlap ?? 0;
+    const duplicate = deps.deduper.check(candidate.problem);
+
+    let judging: JudgingVerdict;
+    let steps: Verdict['lineage']['steps'] = [];
+    if (overlap >= deps.settings.contaminationRejectWords) {
+      judging = rejectedBeforeJudging(deps.settings.rules, 'contaminated');
+    } else if (duplicate.duplicate) {
+      judging = rejectedBeforeJudging(deps.settings.rules, 'duplicate');
+    } else {
+      const judged = await withLineage(async () => {
+        const session = createJudgingSession(deps.settings.rules);
+        for (let step = session.next(); step; step = session.next()) {
+          if (step.phase === 'problem') {
+            const { value } = await tracedCall(deps.llm, step.judgeId, problemJudgement, { problem: candidate.problem });
+            session.recordProblemScore(step.judgeId, value.score);
+          } else {
+            const { value } = await tracedCall(deps.llm, step.judgeId, solutionJudgement, { problem: candidate.problem, solution: candidate.solution });
+            session.recordSolutionVote(step.judgeId, value.vote as 0 | 1);
+          }
+        }
+        return session.verdict();
+      });
+      judging = judged.value;
+      steps = judged.steps;
+    }
+    return ok(toVerdict(candidate, judging, deps, {
+      overlap,
+      match: contamination?.match ? `${contamination.match.source}:${contamination.match.id}` : null,
+      duplicateOf: duplicate.duplicate ? duplicate.matchId : null,
+      steps,
+    }));
+  });
+}
+
+/**
+ * Final, ordered step: an accepted verdict whose problem duplicates one accepted before it becomes
+ * a `duplicate` rejection; otherwise the accepted problem joins the dedup set.
+ */
+export function commitVerdict(verdict: Verdict, deduper: Deduper): Verdict {
+  if (!verdict.accepted) return verdict;
+  const result = deduper.check(verdict.problem);
+  if (result.duplicate) return { ...verdict, accepted: false, reason: 'duplicate', duplicate_of: result.matchId };
+  deduper.add(verdict.verdict_id, verdict.problem);
+  return verdict;
+}
+
+function toVerdict(
+  candidate: Candidate,
+  judging: JudgingVerdict,
+  deps: JudgeDeps,
+  extra: { overlap: number; match: string | null; duplicateOf: string | null; steps: Verdict['lineage']['steps'] },
+): Verdict {
+  const version = judgeConfigVersion(deps.settings, deps.judgeModels);
+  return {
+    verdict_id: deterministicId('verdict', version, candidate.candidate_id),
+    candidate_id: candidate.candidate_id,
+    combo_id: candidate.combo_id,
+    judge_config_version: version,
+    accepted: judging.accepted,
+    reason: judging.reason,
+    problem_score: judging.problemScore,
+    threshold: deps.settings.rules.problemThreshold ?? 0.85,
+    judges: judging.judges.map((j) => ({
+      judge: j.id,
+      model: deps.judgeModels[j.id] ?? '',
+      weight: j.weight,
+      problem_score: j.score,
+      solution_vote: j.vote === null ? null : j.vote ? 1 : 0,
+    })),
+    calls_made: judging.callsMade,
+    calls_saved: judging.callsSaved,
+    duplicate_of: extra.duplicateOf,
+    contamination_overlap: extra.overlap,
+    contamination_match: extra.match,
+    relation: candidate.relation,
+    hop: candidate.hop,
+    novel: candidate.novel,
+    kc_ids: candidate.kc_ids,
+    kc_names: candidate.kc_names,
+    problem: candidate.problem,
+    solution: candidate.solution,
+    final_answer: candidate.final_answer,
+    difficulty: candidate.difficulty,
+    lineage: { ...candidate.lineage, steps: [...candidate.lineage.steps, ...extra.steps] },
+    created_at: deps.now(),
+  };
+}
