@@ -92,27 +92,46 @@ function withoutTimestamps(value: unknown): unknown {
   return rest;
 }
 
-const PARQUET_TYPES: Partial<Record<keyof AcceptedRow, 'STRING' | 'DOUBLE' | 'INT32' | 'BOOLEAN'>> = {
-  id: 'STRING', problem: 'STRING', solution: 'STRING', final_answer: 'STRING', relation: 'STRING', hop: 'INT32',
-  novel: 'BOOLEAN', difficulty: 'STRING', problem_score: 'DOUBLE', contamination_overlap: 'INT32', contamination_match: 'STRING',
-  combo_id: 'STRING', candidate_id: 'STRING', lineage_steps: 'STRING',
+type Scalar = 'string' | 'double' | 'int32' | 'boolean';
+/** Parquet column types of the dataset, in column order; `[t]` is a list of t. Lists are native
+ * LIST columns, so pyarrow and Hugging Face `datasets` read them as lists, not JSON strings. */
+const COLUMNS: Record<keyof AcceptedRow, Scalar | [Scalar]> = {
+  id: 'string', problem: 'string', solution: 'string', final_answer: 'string', kcs: ['string'], kc_ids: ['string'],
+  relation: 'string', hop: 'int32', novel: 'boolean', difficulty: 'string', problem_score: 'double', judges: ['string'],
+  judge_models: ['string'], judge_problem_scores: ['double'], judge_solution_votes: ['int32'], contamination_overlap: 'int32',
+  contamination_match: 'string', seed_ids: ['string'], combo_id: 'string', candidate_id: 'string', models: ['string'],
+  prompt_versions: ['string'], lineage_steps: 'string',
+};
+const NULLABLE = new Set<keyof AcceptedRow>(['final_answer', 'problem_score', 'contamination_match']);
+
+const PHYSICAL: Record<Scalar, Record<string, string>> = {
+  string: { type: 'BYTE_ARRAY', converted_type: 'UTF8' },
+  double: { type: 'DOUBLE' },
+  int32: { type: 'INT32' },
+  boolean: { type: 'BOOLEAN' },
 };
 
-export function acceptedParquet(rows: AcceptedRow[]): ArrayBuffer {
-  const columns = Object.keys(toAcceptedRowTemplate()) as Array<keyof AcceptedRow>;
-  return parquetWriteBuffer({
-    columnData: columns.map((name) => ({ name, data: rows.map((r) => r[name]) as any, type: PARQUET_TYPES[name] })),
-  });
+function parquetSchema(): any[] {
+  const names = Object.keys(COLUMNS) as Array<keyof AcceptedRow>;
+  const schema: any[] = [{ name: 'root', num_children: names.length }];
+  for (const name of names) {
+    const t = COLUMNS[name];
+    if (Array.isArray(t)) {
+      schema.push(
+        { name, repetition_type: 'REQUIRED', converted_type: 'LIST', num_children: 1 },
+        { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+        { name: 'element', repetition_type: 'OPTIONAL', ...PHYSICAL[t[0]] },
+      );
+    } else {
+      schema.push({ name, repetition_type: NULLABLE.has(name) ? 'OPTIONAL' : 'REQUIRED', ...PHYSICAL[t] });
+    }
+  }
+  return schema;
 }
 
-/** Column order of the dataset (also when there are no rows to guess it from). */
-function toAcceptedRowTemplate(): Record<keyof AcceptedRow, true> {
-  return {
-    id: true, problem: true, solution: true, final_answer: true, kcs: true, kc_ids: true, relation: true, hop: true, novel: true,
-    difficulty: true, problem_score: true, judges: true, judge_models: true, judge_problem_scores: true, judge_solution_votes: true,
-    contamination_overlap: true, contamination_match: true, seed_ids: true, combo_id: true, candidate_id: true, models: true,
-    prompt_versions: true, lineage_steps: true,
-  };
+export function acceptedParquet(rows: AcceptedRow[]): ArrayBuffer {
+  const names = Object.keys(COLUMNS) as Array<keyof AcceptedRow>;
+  return parquetWriteBuffer({ schema: parquetSchema(), columnData: names.map((name) => ({ name, data: rows.map((r) => r[name]) as any })) });
 }
 
 export function writeAtomically(file: string, data: string | Uint8Array): void {

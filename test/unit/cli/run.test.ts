@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parquetReadObjects } from 'hyparquet';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runPipeline, RunError } from '../../../cli/run/pipeline.ts';
 import { createProgress } from '../../../cli/run/progress.ts';
@@ -97,6 +97,10 @@ describe('grip run (in process, scripted model)', () => {
     const parquet = await parquetReadObjects({ file: new Uint8Array(fs.readFileSync(path.join(out, 'accepted.parquet'))).buffer });
     expect(parquet.map((r) => r.id)).toEqual(accepted.map((r) => r.id));
     expect(parquet[0].kcs).toEqual(accepted[0].kcs);
+    // native LIST columns, so pyarrow / Hugging Face datasets read lists, not JSON strings
+    const schema = parquetMetadata(new Uint8Array(fs.readFileSync(path.join(out, 'accepted.parquet'))).buffer).schema;
+    expect(schema.find((e: any) => e.name === 'kcs')?.converted_type).toBe('LIST');
+    expect(schema.find((e: any) => e.name === 'problem')?.converted_type).toBe('UTF8');
     expect(read(out, 'report.md')).toMatch(/Acceptance by relation type and hop/);
 
     // Same command, same folder: every answer comes from the cache and the files are identical.
@@ -178,6 +182,15 @@ describe('grip run input checks', () => {
     await expect(
       runPipeline({ seedsFile: MATH_TRAIN, outDir: path.join(blocker, 'out'), limit: 1, fields: { problem: 'problem', solution: 'solution' }, settings: settingsFor(server), progress: quiet() }),
     ).rejects.toThrow(/not writable/);
+  });
+});
+
+describe('accepted.parquet', () => {
+  it('is written with its full schema even when nothing was accepted', async () => {
+    const { acceptedParquet } = await import('../../../cli/run/outputs.ts');
+    const buffer = acceptedParquet([]);
+    expect(await parquetReadObjects({ file: buffer })).toEqual([]);
+    expect(parquetMetadata(buffer).schema.map((e: any) => e.name)).toContain('judge_problem_scores');
   });
 });
 
