@@ -18,7 +18,7 @@ import {
   StackError,
   verifyChecksum,
 } from './install.ts';
-import { INTERNAL_PORTS, LOCAL_HOST, urlHostPort } from './ports.ts';
+import { internalPorts, LOCAL_HOST, urlHostPort } from './ports.ts';
 import { VERSIONS } from './versions.ts';
 
 const entry = VERSIONS.clickhouse;
@@ -63,8 +63,8 @@ function serverConfig(config: GripConfig, data: string): string {
   </logger>
   <listen_host>${LOCAL_HOST}</listen_host>
   <http_port>${port}</http_port>
-  <tcp_port>${INTERNAL_PORTS.clickhouseTcp}</tcp_port>
-  <interserver_http_port>${INTERNAL_PORTS.clickhouseInterserver}</interserver_http_port>
+  <tcp_port>${internalPorts(config).clickhouseTcp}</tcp_port>
+  <interserver_http_port>${internalPorts(config).clickhouseInterserver}</interserver_http_port>
   <interserver_http_host>${LOCAL_HOST}</interserver_http_host>
   <path>${dir('data')}</path>
   <tmp_path>${dir('tmp')}</tmp_path>

@@ -12,7 +12,7 @@ import type { Component } from './component.ts';
 import { kafkaProbe } from './health.ts';
 import { installAtomically, isInstalled, runLogged, sha256File, StackError } from './install.ts';
 import { findJava } from './java.ts';
-import { INTERNAL_PORTS, kafkaHostPort, LOCAL_HOST } from './ports.ts';
+import { internalPorts, kafkaHostPort, LOCAL_HOST } from './ports.ts';
 import { VERSIONS } from './versions.ts';
 
 const entry = VERSIONS.kafka;
@@ -85,8 +85,8 @@ export const kafka: Component = {
     const props = [
       'process.roles=broker,controller',
       'node.id=1',
-      `controller.quorum.voters=1@${LOCAL_HOST}:${INTERNAL_PORTS.kafkaController}`,
-      `listeners=PLAINTEXT://${LOCAL_HOST}:${port},CONTROLLER://${LOCAL_HOST}:${INTERNAL_PORTS.kafkaController}`,
+      `controller.quorum.voters=1@${LOCAL_HOST}:${internalPorts(config).kafkaController}`,
+      `listeners=PLAINTEXT://${LOCAL_HOST}:${port},CONTROLLER://${LOCAL_HOST}:${internalPorts(config).kafkaController}`,
       `advertised.listeners=PLAINTEXT://${LOCAL_HOST}:${port}`,
       'controller.listener.names=CONTROLLER',
       'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',

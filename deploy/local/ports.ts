@@ -1,20 +1,27 @@
 /**
  * Ports of the local stack. The client-facing ones come from the URLs in the config module, so that
- * services/runtime/config.ts stays the one place for them; the internal extra ports are constants
- * here, chosen not to collide with each other or with the client-facing defaults (ClickHouse's native
- * TCP default 9000 equals Apicurio's management default 9000, so Apicurio's management port moves).
+ * services/runtime/config.ts stays the one place for them; the internal extra ports sit at fixed
+ * offsets from their component's client port. With the default URLs they are Kafka's controller 9093,
+ * ClickHouse's native TCP 9000 and interserver 9009, and Apicurio's management 9001 (moved off its own
+ * default 9000, ClickHouse's). Shifting the client ports (e.g. every URL +10000) shifts them too, so a
+ * second stack (a CI run beside a developer's stack) can run on the same machine.
  */
 import type { GripConfig } from '../../services/runtime/config.ts';
 import type { ComponentName } from './paths.ts';
 
 export const LOCAL_HOST = '127.0.0.1';
 
-export const INTERNAL_PORTS = {
-  kafkaController: 9093,
-  clickhouseTcp: 9000,
-  clickhouseInterserver: 9009,
-  registryManagement: 9001,
-} as const;
+/** Offsets of the internal ports from their component's client port. */
+const INTERNAL_OFFSETS = { kafkaController: 1, clickhouseTcp: 877, clickhouseInterserver: 886, registryManagement: 920 } as const;
+
+export function internalPorts(config: GripConfig): Record<keyof typeof INTERNAL_OFFSETS, number> {
+  return {
+    kafkaController: kafkaHostPort(config).port + INTERNAL_OFFSETS.kafkaController,
+    clickhouseTcp: urlHostPort(config.clickhouse.url).port + INTERNAL_OFFSETS.clickhouseTcp,
+    clickhouseInterserver: urlHostPort(config.clickhouse.url).port + INTERNAL_OFFSETS.clickhouseInterserver,
+    registryManagement: urlHostPort(config.registry.url).port + INTERNAL_OFFSETS.registryManagement,
+  };
+}
 
 export interface HostPort {
   host: string;
@@ -57,16 +64,17 @@ export function clientHostPort(config: GripConfig, component: ComponentName): Ho
 /** Every port a component binds when started locally, with what it is for (for clear conflict messages). */
 export function boundPorts(config: GripConfig, component: ComponentName): { port: number; purpose: string }[] {
   const main = { port: clientHostPort(config, component).port, purpose: 'client port' };
+  const internal = internalPorts(config);
   switch (component) {
     case 'kafka':
-      return [main, { port: INTERNAL_PORTS.kafkaController, purpose: 'KRaft controller port' }];
+      return [main, { port: internal.kafkaController, purpose: 'KRaft controller port' }];
     case 'registry':
-      return [main, { port: INTERNAL_PORTS.registryManagement, purpose: 'management port' }];
+      return [main, { port: internal.registryManagement, purpose: 'management port' }];
     case 'clickhouse':
       return [
         { port: main.port, purpose: 'HTTP port' },
-        { port: INTERNAL_PORTS.clickhouseTcp, purpose: 'native TCP port' },
-        { port: INTERNAL_PORTS.clickhouseInterserver, purpose: 'interserver port' },
+        { port: internal.clickhouseTcp, purpose: 'native TCP port' },
+        { port: internal.clickhouseInterserver, purpose: 'interserver port' },
       ];
     default:
       return [main];

@@ -10,7 +10,7 @@ import type { Component } from './component.ts';
 import { httpProbe } from './health.ts';
 import { hasChecksum, installAtomically, isInstalled, runLogged, StackError, verifyChecksum } from './install.ts';
 import { findJava } from './java.ts';
-import { INTERNAL_PORTS, LOCAL_HOST, urlHostPort } from './ports.ts';
+import { internalPorts, LOCAL_HOST, urlHostPort } from './ports.ts';
 import { VERSIONS } from './versions.ts';
 
 const entry = VERSIONS.registry;
@@ -84,7 +84,7 @@ export const registry: Component = {
         `-Dquarkus.http.host=${LOCAL_HOST}`,
         `-Dquarkus.http.port=${port}`,
         `-Dquarkus.management.host=${LOCAL_HOST}`,
-        `-Dquarkus.management.port=${INTERNAL_PORTS.registryManagement}`,
+        `-Dquarkus.management.port=${internalPorts(config).registryManagement}`,
         '-Dapicurio.rules.global.compatibility=BACKWARD',
         `-Dapicurio.datasource.url=jdbc:h2:file:${path.join(data, 'registry')};DB_CLOSE_ON_EXIT=FALSE`,
         '-Dapicurio.datasource.jdbc.initial-size=2',
