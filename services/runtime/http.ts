@@ -1,0 +1,67 @@
+/**
+ * The /metrics (Prometheus text format, prom-client's default registry) and /healthz server every
+ * service runs. Binds 127.0.0.1 unless told otherwise: exposing it is a deployment decision.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { register, type Registry } from 'prom-client';
+
+export interface OpsServerOptions {
+  /** 0 picks a free port (tests). */
+  port: number;
+  host?: string;
+  /** Healthy unless this returns false or throws; its detail is shown in the body. */
+  health?: () => boolean | Promise<boolean>;
+  registry?: Registry;
+}
+
+export interface OpsServer {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+    throw new RangeError(`ops server port must be an integer in 0..65535, got ${options.port}`);
+  }
+  const registry = options.registry ?? register;
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405, { allow: 'GET' }).end();
+      return;
+    }
+    if (path === '/metrics') {
+      registry
+        .metrics()
+        .then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text))
+        .catch((error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${error.message}\n`));
+      return;
+    }
+    if (path === '/healthz') {
+      Promise.resolve()
+        .then(() => (options.health ? options.health() : true))
+        .then(
+          (healthy) => res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: healthy ? 'ok' : 'unhealthy' })),
+          (error: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'unhealthy', error: error.message })),
+        );
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://${host}:${port}`,
+    close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
+  };
+}

@@ -1,0 +1,324 @@
+/**
+ * runStage: the one consumer wrapper every Kafka service is built from. It reads batches per
+ * partition, runs the stage's pure handler on each message (bounded concurrency), routes the result
+ * (ok -> output topic keyed by the declared key field, dlq -> the stage's DLQ with the original bytes
+ * and key, drop -> a counter), and commits a partition's offset only after the batch's records were
+ * acknowledged by the broker AND every earlier batch of that partition finished. Failures follow
+ * errors.ts: retriable -> retry with backoff, bounded, then crash; non-retriable -> DLQ; unknown ->
+ * crash. A crash never commits the failed batch, so its messages come back after a restart.
+ */
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { HandlerResult } from '../handler.ts';
+import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from '../retry.ts';
+import { Semaphore } from '../semaphore.ts';
+import { topicSpec } from '../../../schemas/catalog.ts';
+import { dlqRecord } from './dlq.ts';
+import { classifyError, dlqReasonOf, errorMessage } from './errors.ts';
+import { OffsetTracker } from './offsets.ts';
+import type { Serde } from './serde.ts';
+import { computeLag, type AdminPort, type ConsumerPort, type InRecord, type KafkaTransport, type OutRecord, type PartitionBatch, type ProducerPort, type TopicPartitionOffset } from './transport.ts';
+
+const messagesIn = new Counter({ name: 'grip_stage_messages_in_total', help: 'Messages consumed by a stage', labelNames: ['stage'] as const });
+const messagesOut = new Counter({ name: 'grip_stage_messages_out_total', help: 'Messages a stage produced to its output topic', labelNames: ['stage'] as const });
+const dlqTotal = new Counter({ name: 'grip_stage_dlq_total', help: 'Messages a stage sent to its DLQ, by reason', labelNames: ['stage', 'reason'] as const });
+const dropTotal = new Counter({ name: 'grip_stage_dropped_total', help: 'Messages a stage dropped on purpose, by reason', labelNames: ['stage', 'reason'] as const });
+const retryTotal = new Counter({ name: 'grip_stage_retries_total', help: 'Message retries after a retriable error', labelNames: ['stage'] as const });
+const commitFailures = new Counter({ name: 'grip_stage_commit_failures_total', help: 'Offset commits the broker refused (work is redelivered)', labelNames: ['stage'] as const });
+const batchSeconds = new Histogram({
+  name: 'grip_stage_batch_duration_seconds',
+  help: 'Time from the start of a batch to the broker ack of its outputs',
+  labelNames: ['stage'] as const,
+  buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+});
+const consumerLag = new Gauge({ name: 'grip_stage_consumer_lag_messages', help: 'End offset minus committed offset, summed over the input partitions', labelNames: ['stage'] as const });
+const inFlightBatches = new Gauge({ name: 'grip_stage_in_flight_batches', help: 'Batches being processed', labelNames: ['stage'] as const });
+
+export interface StageContext {
+  stage: string;
+  /** The consumed record (topic, partition, offset, key, headers, original bytes). */
+  record: InRecord;
+  /** 0 on the first try, then 1, 2, ... after retriable errors. */
+  attempt: number;
+}
+
+export type StageHandler<In, Out> = (value: In, ctx: StageContext) => Promise<HandlerResult<Out | Out[]>>;
+
+export interface StageOptions<In, Out> {
+  /** Stage name: the `stage` metric label and the dlq-stage header. */
+  name: string;
+  inputTopic: string;
+  groupId: string;
+  handler: StageHandler<In, Out>;
+  /** Where ok values go; a stage without one (a sink) only has side effects. */
+  outputTopic?: string;
+  /** Default: the DLQ declared for the input topic in schemas/topics.yaml. */
+  dlqTopic?: string;
+  transport: KafkaTransport;
+  serde: Serde;
+  /** Messages handled at once, over all batches. Default 8. */
+  concurrency?: number;
+  /** Batches fetched and not yet committed; the consumer stops reading beyond it. Default 4. */
+  maxInFlightBatches?: number;
+  /** Cap on records per poll (and so per batch). Default 100. */
+  maxBatchRecords?: number;
+  /** Retries of one message after retriable errors before the stage crashes. Default 5. */
+  maxRetries?: number;
+  backoff?: BackoffOptions;
+  /** Stop gracefully on SIGTERM / SIGINT. Default true; tests pass false. */
+  handleSignals?: boolean;
+  /** How often the lag gauge is refreshed, ms; 0 turns it off. Default 10 000. */
+  lagIntervalMs?: number;
+  sessionTimeoutMs?: number;
+  now?: () => number;
+  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface StageStats {
+  in: number;
+  out: number;
+  dlq: number;
+  dropped: number;
+  retries: number;
+  batches: number;
+  /** Last committed offset per `topic:partition`. */
+  committed: Record<string, bigint>;
+}
+
+export interface StageHandle {
+  /** Graceful stop: stop polling, drain in-flight batches, flush the producer, commit, disconnect. */
+  stop(): Promise<void>;
+  /** Resolves after a graceful stop; rejects with the error that crashed the stage. */
+  done: Promise<void>;
+  stats(): StageStats;
+  /** False once the stage crashed or began stopping: the /healthz answer of a service. */
+  healthy(): boolean;
+  /** Input partitions this member owns now (changes on rebalance). */
+  assignments(): Array<{ topic: string; partitions: number[] }>;
+}
+
+/** What one message turned into: records to produce (outputs or its DLQ record) and counts. */
+interface RecordOutcome {
+  records: OutRecord[];
+  kind: 'ok' | 'dlq' | 'drop';
+  reason?: string;
+}
+
+const defaultLog: NonNullable<StageOptions<unknown, unknown>['log']> = (level, message, fields) => {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields }, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}\n`);
+};
+
+export async function runStage<In, Out>(options: StageOptions<In, Out>): Promise<StageHandle> {
+  const stage = options.name;
+  const now = options.now ?? Date.now;
+  const log = options.log ?? defaultLog;
+  const dlqTopic = options.dlqTopic ?? topicSpec(options.inputTopic).dlq;
+  const maxRetries = options.maxRetries ?? 5;
+  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const recordSlots = new Semaphore(options.concurrency ?? 8);
+  const batchSlots = new Semaphore(options.maxInFlightBatches ?? 4);
+  const tracker = new OffsetTracker();
+  const stats: StageStats = { in: 0, out: 0, dlq: 0, dropped: 0, retries: 0, batches: 0, committed: {} };
+
+  const producer: ProducerPort = options.transport.producer();
+  const consumer: ConsumerPort = await options.transport.consumer({
+    groupId: options.groupId,
+    topics: [options.inputTopic],
+    maxRecords: options.maxBatchRecords ?? 100,
+    sessionTimeoutMs: options.sessionTimeoutMs,
+  });
+
+  const polling = new AbortController();
+  const inFlight = new Set<Promise<void>>();
+  let crashError: unknown;
+  let commitChain: Promise<void> = Promise.resolve();
+
+  // ---- one message -------------------------------------------------------------------------
+  async function handleRecord(record: InRecord): Promise<RecordOutcome> {
+    for (let attempt = 0; ; attempt++) {
+      if (crashError !== undefined) throw new Error(`stage ${stage} crashed; message not handled`);
+      try {
+        const value = (await options.serde.decode(options.inputTopic, record.value)) as In;
+        const result = await options.handler(value, { stage, record, attempt });
+        return await routeResult(record, result);
+      } catch (error) {
+        const kind = classifyError(error);
+        if (kind === 'non_retriable') {
+          return { kind: 'dlq', reason: dlqReasonOf(error), records: [dlqRecord(dlqTopic, record, { stage, reason: dlqReasonOf(error), detail: errorMessage(error), now: now() })] };
+        }
+        if (kind === 'retriable' && attempt < maxRetries && crashError === undefined) {
+          stats.retries++;
+          retryTotal.inc({ stage });
+          log('warn', 'retriable error, retrying message', { stage, topic: record.topic, partition: record.partition, offset: record.offset, attempt, error: errorMessage(error) });
+          await sleep(backoffDelay(attempt, backoff));
+          continue;
+        }
+        throw error; // unknown, or retriable too many times: crash without committing
+      }
+    }
+  }
+
+  async function routeResult(record: InRecord, result: HandlerResult<Out | Out[]>): Promise<RecordOutcome> {
+    if (result.kind === 'drop') return { kind: 'drop', reason: result.reason, records: [] };
+    if (result.kind === 'dlq') {
+      return { kind: 'dlq', reason: result.reason, records: [dlqRecord(dlqTopic, record, { stage, reason: result.reason, detail: result.detail, now: now() })] };
+    }
+    const values = Array.isArray(result.value) ? result.value : [result.value];
+    if (!options.outputTopic) return { kind: 'ok', records: [] };
+    const topic = options.outputTopic;
+    const records = await Promise.all(
+      values.map(async (value) => ({ topic, key: options.serde.keyOf(topic, value), value: await options.serde.encode(topic, value) })),
+    );
+    return { kind: 'ok', records };
+  }
+
+  // ---- one batch ---------------------------------------------------------------------------
+  async function sendWithRetry(records: OutRecord[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await producer.send(records);
+      } catch (error) {
+        if (classifyError(error) !== 'retriable' || attempt >= maxRetries || crashError !== undefined) throw error;
+        retryTotal.inc({ stage });
+        await sleep(backoffDelay(attempt, backoff));
+      }
+    }
+  }
+
+  async function processBatch(batch: PartitionBatch): Promise<void> {
+    const lastOffset = batch.records[batch.records.length - 1]!.offset;
+    const ticket = tracker.begin(batch.topic, batch.partition, lastOffset);
+    const stopTimer = batchSeconds.startTimer({ stage });
+    inFlightBatches.inc({ stage });
+    try {
+      stats.in += batch.records.length;
+      messagesIn.inc({ stage }, batch.records.length);
+      const outcomes = await Promise.all(batch.records.map((record) => recordSlots.run(() => handleRecord(record))));
+      // Outputs and dead letters of the batch go out together, in message order; the batch is done
+      // only when the broker acknowledged them all.
+      await sendWithRetry(outcomes.flatMap((o) => o.records));
+      for (const o of outcomes) {
+        if (o.kind === 'ok') {
+          stats.out += o.records.length;
+          messagesOut.inc({ stage }, o.records.length);
+        } else if (o.kind === 'dlq') {
+          stats.dlq++;
+          dlqTotal.inc({ stage, reason: o.reason ?? 'unknown' });
+        } else {
+          stats.dropped++;
+          dropTotal.inc({ stage, reason: o.reason ?? 'unknown' });
+        }
+      }
+      stats.batches++;
+      stopTimer();
+      const commitTo = tracker.finish(ticket);
+      if (commitTo) await enqueueCommit(commitTo);
+    } finally {
+      inFlightBatches.dec({ stage });
+    }
+  }
+
+  /** Commits run one after another, so an older offset never lands after a newer one. */
+  function enqueueCommit(offset: TopicPartitionOffset): Promise<void> {
+    commitChain = commitChain.then(async () => {
+      try {
+        await consumer.commit([offset]);
+        stats.committed[`${offset.topic}:${offset.partition}`] = offset.offset;
+      } catch (error) {
+        // Typically a rebalance moved the partition: the new owner re-reads from the last commit.
+        // At-least-once holds; deterministic ids make the repeat harmless downstream.
+        commitFailures.inc({ stage });
+        log('warn', 'offset commit failed', { stage, ...offset, error: errorMessage(error) });
+      }
+    });
+    return commitChain;
+  }
+
+  function crash(error: unknown): void {
+    if (crashError !== undefined) return;
+    crashError = error ?? new Error('unknown failure');
+    log('error', 'stage crashed; the failed batch is not committed', { stage, error: errorMessage(error) });
+    polling.abort();
+  }
+
+  // ---- the poll loop -----------------------------------------------------------------------
+  async function pollLoop(): Promise<void> {
+    while (!polling.signal.aborted) {
+      const batches = await consumer.nextBatches(polling.signal);
+      for (const batch of batches) {
+        if (batch.records.length === 0) continue;
+        await batchSlots.acquire();
+        if (polling.signal.aborted) {
+          // Not started, not committed: the group hands these messages out again.
+          batchSlots.release();
+          return;
+        }
+        const task = processBatch(batch)
+          .catch(crash)
+          .finally(() => {
+            batchSlots.release();
+            inFlight.delete(task);
+          });
+        inFlight.add(task);
+      }
+    }
+  }
+
+  // ---- lag ---------------------------------------------------------------------------------
+  let admin: AdminPort | undefined;
+  const lagIntervalMs = options.lagIntervalMs ?? 10_000;
+  const lagTimer =
+    lagIntervalMs > 0
+      ? setInterval(() => {
+          admin ??= options.transport.admin();
+          const a = admin;
+          void Promise.all([a.endOffsets([options.inputTopic]), a.groupOffsets(options.groupId, [options.inputTopic])])
+            .then(([end, committed]) => consumerLag.set({ stage }, Number(computeLag(end, committed).total)))
+            .catch(() => undefined); // a missed sample is fine
+        }, lagIntervalMs)
+      : undefined;
+  lagTimer?.unref();
+
+  // ---- shutdown ----------------------------------------------------------------------------
+  let finished: Promise<void> | undefined;
+  const loop = pollLoop().catch(crash);
+
+  async function shutdown(): Promise<void> {
+    polling.abort();
+    await loop;
+    // drain: every started batch finishes (or fails) before we commit and leave
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    await commitChain;
+    if (lagTimer) clearInterval(lagTimer);
+    const closing = await Promise.allSettled([producer.close(), consumer.close(), admin?.close()]);
+    for (const c of closing) if (c.status === 'rejected') log('warn', 'error while disconnecting', { stage, error: errorMessage(c.reason) });
+    if (onSignal) {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
+    log('info', crashError === undefined ? 'stage stopped' : 'stage crashed and disconnected', { stage, ...stats });
+    if (crashError !== undefined) throw crashError;
+  }
+
+  const stop = (): Promise<void> => {
+    finished ??= shutdown();
+    return finished.catch(() => undefined);
+  };
+
+  // A crash aborts polling; shut down on our own then (the caller learns it from `done`).
+  const done = new Promise<void>((resolve, reject) => {
+    polling.signal.addEventListener('abort', () => {
+      finished ??= shutdown();
+      finished.then(resolve, reject);
+    }, { once: true });
+  });
+
+  const onSignal = options.handleSignals === false ? undefined : () => void stop();
+  if (onSignal) {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  log('info', 'stage started', { stage, inputTopic: options.inputTopic, outputTopic: options.outputTopic, groupId: options.groupId });
+  return { stop, done, stats: () => ({ ...stats, committed: { ...stats.committed } }), assignments: () => consumer.assignments(), healthy: () => !polling.signal.aborted };
+}
+

@@ -1,0 +1,107 @@
+/**
+ * Avro values in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body), with every
+ * topic's value schema registered under the subject `<topic>-value` at start. Encoding checks the
+ * value against the topic's schema; decoding resolves the writer's schema (by id) into the topic's
+ * schema, so a message written with an older compatible schema still reads.
+ */
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { loadTopics, type TopicSpec } from '../../../schemas/catalog.ts';
+import { DecodeError, NonRetriableError, RetriableError, errorMessage } from './errors.ts';
+
+export const subjectOf = (topic: string) => `${topic}-value`;
+
+export interface Serde {
+  /** The registered schema id of a topic's value. */
+  schemaId(topic: string): number;
+  encode(topic: string, value: unknown): Promise<Buffer>;
+  /** Throws DecodeError (non-retriable) for bytes that are not a value of the topic's schema. */
+  decode(topic: string, bytes: Buffer | null): Promise<unknown>;
+  /** The message key of a value: its declared key field. */
+  keyOf(topic: string, value: unknown): Buffer;
+}
+
+export interface RegistrySerdeOptions {
+  /** Registry base URL, e.g. http://127.0.0.1:8081/apis/ccompat/v7 */
+  url: string;
+  /** Topics to register; default every topic of schemas/topics.yaml. */
+  topics?: TopicSpec[];
+}
+
+/** Registers every topic's schema (idempotent: the registry returns the existing id) and returns a Serde. */
+export async function connectSerde(options: RegistrySerdeOptions): Promise<Serde> {
+  const registry = new SchemaRegistry({ host: options.url, retry: { retries: 3 } });
+  const specs = options.topics ?? [...loadTopics().values()];
+  const ids = new Map<string, number>();
+  for (const spec of specs) {
+    try {
+      const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(spec.schema) }, { subject: subjectOf(spec.topic) });
+      ids.set(spec.topic, id);
+    } catch (error) {
+      throw new Error(`registering ${subjectOf(spec.topic)} at ${options.url} failed: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+  return new RegistrySerde(registry, new Map(specs.map((s) => [s.topic, s])), ids);
+}
+
+class RegistrySerde implements Serde {
+  constructor(
+    private readonly registry: SchemaRegistry,
+    private readonly specs: Map<string, TopicSpec>,
+    private readonly ids: Map<string, number>,
+  ) {}
+
+  private spec(topic: string): TopicSpec {
+    const spec = this.specs.get(topic);
+    if (!spec) throw new Error(`serde: topic ${topic} was not registered (known: ${[...this.specs.keys()].join(', ')})`);
+    return spec;
+  }
+
+  schemaId(topic: string): number {
+    const id = this.ids.get(topic);
+    if (id === undefined) throw new Error(`serde: no schema id for topic ${topic}`);
+    return id;
+  }
+
+  async encode(topic: string, value: unknown): Promise<Buffer> {
+    const id = this.schemaId(topic);
+    try {
+      return await this.registry.encode(id, value);
+    } catch (error) {
+      // A value that does not fit its schema is the handler's fault, not a passing failure.
+      throw new NonRetriableError('invalid_output', `value for ${topic} does not match schema ${subjectOf(topic)}: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  async decode(topic: string, bytes: Buffer | null): Promise<unknown> {
+    const spec = this.spec(topic);
+    if (!bytes || bytes.length < 5) throw new DecodeError(`${topic}: ${bytes ? bytes.length : 0} bytes, too short for the Confluent wire format`);
+    if (bytes[0] !== 0) throw new DecodeError(`${topic}: magic byte ${bytes[0]}, expected 0 (Confluent wire format)`);
+    const id = bytes.readInt32BE(1);
+    try {
+      await this.registry.getSchema(id);
+    } catch (error) {
+      // An id the registry does not know is bad input; a registry that does not answer is not.
+      if (isNotFound(error)) throw new DecodeError(`${topic}: schema id ${id} is not in the registry`, { cause: error });
+      throw new RetriableError(`${topic}: fetching schema id ${id} failed: ${errorMessage(error)}`, { cause: error });
+    }
+    try {
+      return await this.registry.decode(bytes, { [SchemaType.AVRO]: { readerSchema: spec.schema as never } });
+    } catch (error) {
+      throw new DecodeError(`${topic}: not a ${spec.schema.name} in schema id ${id}: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  keyOf(topic: string, value: unknown): Buffer {
+    const spec = this.spec(topic);
+    const key = (value as Record<string, unknown> | null)?.[spec.key];
+    if (typeof key !== 'string' || key === '') {
+      throw new NonRetriableError('invalid_output', `value for ${topic} has no string key field "${spec.key}"`);
+    }
+    return Buffer.from(key, 'utf8');
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { status?: number; message?: string } | undefined;
+  return e?.status === 404 || /\b404\b|40403|not found/i.test(e?.message ?? '');
+}
