@@ -112,6 +112,20 @@ export function buildProgram(): Command {
       process.stdout.write(`wrote ${rows.length} rows to ${path.join(dir, `accepted.${o.format}`)}\n`);
     });
 
+  program
+    .command('db')
+    .description('ClickHouse schema')
+    .command('migrate')
+    .description('apply the numbered migrations in deploy/clickhouse to CLICKHOUSE_DATABASE (or roll back with --down)')
+    .option('--to <NNNN>', 'stop at (or, with --down, roll back to) this migration number')
+    .option('--down', 'roll back instead of applying')
+    .option('--dir <dir>', 'migrations folder (default deploy/clickhouse)')
+    .action(async (o) => {
+      const { runMigrateCommand } = await import('../services/clickhouse-sink/migrate.ts');
+      const args = [...(o.to ? ['--to', o.to] : []), ...(o.down ? ['--down'] : []), ...(o.dir ? ['--dir', o.dir] : [])];
+      process.exitCode = await runMigrateCommand(args);
+    });
+
   return program;
 }
 
@@ -120,7 +134,7 @@ const KNOWN_ERRORS = [ConfigError, SettingsError, SeedFileError, RunError];
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0; // a command may have set its own
   } catch (error) {
     const known = KNOWN_ERRORS.some((E) => error instanceof E) || (error as Error)?.name === 'StackError';
     process.stderr.write(`grip: ${known ? (error as Error).message : ((error as Error)?.stack ?? String(error))}\n`);

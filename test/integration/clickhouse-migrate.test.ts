@@ -120,3 +120,24 @@ describe('grip db migrate (real ClickHouse)', () => {
     expect(err.join('\n')).toMatch(/no migration numbered 0042/);
   });
 });
+
+describe('grip db migrate (the CLI)', () => {
+  it('applies the migrations to the configured database and exits 0, and exits 1 naming the failure when ClickHouse is unreachable', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { REPO_ROOT } = await import('../../services/runtime/config.ts');
+    const database = `grip_it_cli_${Date.now()}`;
+    const grip = (env: Record<string, string>) =>
+      spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'grip.mjs'), 'db', 'migrate'], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+    const ok = grip({ CLICKHOUSE_DATABASE: database });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(new RegExp(`${database}: applied 1`));
+    const again = grip({ CLICKHOUSE_DATABASE: database });
+    expect(again.stdout).toMatch(/applied 0/);
+    const down = grip({ CLICKHOUSE_DATABASE: database, CLICKHOUSE_URL: 'http://127.0.0.1:1' });
+    expect(down.status).toBe(1);
+    expect(down.stderr).toMatch(/grip db migrate: .*ECONNREFUSED/);
+    const client = createClient({ url: loadConfig().clickhouse.url });
+    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    await client.close();
+  }, 180_000);
+});
