@@ -3,7 +3,8 @@ import { loadConfig } from '../../services/runtime/config.ts';
 import { platformaticTransport } from '../../services/runtime/kafka/platformatic.ts';
 import type { AdminPort, InRecord, KafkaTransport, TopicPartitionOffset } from '../../services/runtime/kafka/transport.ts';
 import { topicSpec, type TopicSpec } from '../../schemas/catalog.ts';
-import { subjectOf } from '../../services/runtime/kafka/serde.ts';
+import { subjectOf, type Serde } from '../../services/runtime/kafka/serde.ts';
+import type { Seed } from '../../schemas/generated/types.ts';
 
 export const config = loadConfig();
 export const transport: KafkaTransport = platformaticTransport(config.kafka);
@@ -61,4 +62,18 @@ export async function cleanup(admin: AdminPort, topics: string[], groups: string
     await fetch(url, { method: 'DELETE' }).catch(() => undefined);
     await fetch(`${url}?permanent=true`, { method: 'DELETE' }).catch(() => undefined);
   }
+}
+
+/** A small seed message whose id is unique to this test run. */
+export function testSeed(prefix: string, run: number, i: number): Seed {
+  return { seed_id: `${prefix}-${run}-${i}`, problem: `What is ${i} + ${i}?`, solution: `${2 * i}`, source: 'test', source_id: null, ingested_at: run };
+}
+
+/** Produces n test seeds (Avro, keyed as the catalog says) to a topic and returns them. */
+export async function produceSeeds(serde: Serde, topic: string, prefix: string, run: number, n: number): Promise<Seed[]> {
+  const producer = transport.producer();
+  const values = Array.from({ length: n }, (_, i) => testSeed(prefix, run, i));
+  await producer.send(await Promise.all(values.map(async (v) => ({ topic, key: serde.keyOf(topic, v), value: await serde.encode(topic, v) }))));
+  await producer.close();
+  return values;
 }

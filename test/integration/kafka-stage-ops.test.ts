@@ -7,7 +7,7 @@ import { runStage, type StageHandle, type StageOptions } from '../../services/ru
 import { connectSerde, type Serde } from '../../services/runtime/kafka/serde.ts';
 import { ensureTopics } from '../../services/runtime/kafka/topics.ts';
 import type { AdminPort } from '../../services/runtime/kafka/transport.ts';
-import { cleanup, config, readRecords, testSpec, transport, until, untilCaughtUp } from './kafka-helpers.ts';
+import { cleanup, config, readRecords, testSpec, transport, until, untilCaughtUp, produceSeeds } from './kafka-helpers.ts';
 
 const run = Date.now();
 const lagIn = testSpec('grip.seeds', `test.ops.lag.${run}`);
@@ -17,16 +17,6 @@ const specs = [lagIn, scaleIn, scaleOut];
 const groups: string[] = [];
 let admin: AdminPort;
 let serde: Serde;
-
-const seed = (i: number): Seed => ({ seed_id: `ops-${run}-${i}`, problem: `p${i}`, solution: `s${i}`, source: 'test', source_id: null, ingested_at: run });
-
-async function produceSeeds(topic: string, n: number): Promise<Seed[]> {
-  const producer = transport.producer();
-  const values = Array.from({ length: n }, (_, i) => seed(i));
-  await producer.send(await Promise.all(values.map(async (v) => ({ topic, key: serde.keyOf(topic, v), value: await serde.encode(topic, v) }))));
-  await producer.close();
-  return values;
-}
 
 function stage(name: string, input: string, groupId: string, handler: StageOptions<Seed, Seed>['handler'], extra: Partial<StageOptions<Seed, Seed>> = {}): Promise<StageHandle> {
   groups.push(groupId);
@@ -51,7 +41,7 @@ function metric(text: string, name: string, stageName: string): number | undefin
 describe('runStage operations (real broker)', () => {
   it('reports consumer lag, in-flight batches and messages in on /metrics', async () => {
     const name = `lag-${run}`;
-    await produceSeeds(lagIn.topic, 5);
+    await produceSeeds(serde, lagIn.topic, 'ops', run, 5);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const server = await startOpsServer({ port: 0 });
@@ -87,7 +77,7 @@ describe('runStage operations (real broker)', () => {
     // both members hold partitions (the rebalance finished) before any message exists
     const owned = (h: StageHandle) => h.assignments().reduce((n, a) => n + a.partitions.length, 0);
     await until(async () => owned(first) + owned(second) === 6 && owned(first) > 0 && owned(second) > 0, 'both members to own partitions', 30_000);
-    const seeds = await produceSeeds(scaleIn.topic, 60);
+    const seeds = await produceSeeds(serde, scaleIn.topic, 'ops', run, 60);
     await untilCaughtUp(admin, groupId, scaleIn.topic, 30_000);
     await Promise.all([first.stop(), second.stop()]);
     const [a, b] = [first.stats().in, second.stats().in];

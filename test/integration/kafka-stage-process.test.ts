@@ -13,7 +13,7 @@ import { runStage } from '../../services/runtime/kafka/consumer.ts';
 import { connectSerde, type Serde } from '../../services/runtime/kafka/serde.ts';
 import { ensureTopics } from '../../services/runtime/kafka/topics.ts';
 import type { AdminPort } from '../../services/runtime/kafka/transport.ts';
-import { cleanup, committedTotal, config, readRecords, testSpec, transport, until, untilCaughtUp } from './kafka-helpers.ts';
+import { cleanup, committedTotal, config, readRecords, testSpec, transport, until, untilCaughtUp, produceSeeds } from './kafka-helpers.ts';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kafka-stage-child.ts');
 const SESSION_TIMEOUT_MS = 6000; // the broker's minimum (group.min.session.timeout.ms)
@@ -24,16 +24,6 @@ const groups: string[] = [];
 const children: ChildProcess[] = [];
 let admin: AdminPort;
 let serde: Serde;
-
-const seed = (i: number): Seed => ({ seed_id: `proc-${run}-${i}`, problem: `p${i}`, solution: `s${i}`, source: 'test', source_id: null, ingested_at: run });
-
-async function produceSeeds(topic: string, n: number): Promise<Seed[]> {
-  const producer = transport.producer();
-  const values = Array.from({ length: n }, (_, i) => seed(i));
-  await producer.send(await Promise.all(values.map(async (v) => ({ topic, key: serde.keyOf(topic, v), value: await serde.encode(topic, v) }))));
-  await producer.close();
-  return values;
-}
 
 function startChild(input: string, output: string, groupId: string) {
   groups.push(groupId);
@@ -68,7 +58,7 @@ afterAll(async () => {
 describe('a stage process and signals (real broker)', () => {
   it('SIGTERM: stops polling, drains, commits exactly what it handled, exits 0', async () => {
     const n = 40;
-    await produceSeeds(termIn.topic, n);
+    await produceSeeds(serde, termIn.topic, 'proc', run, n);
     const groupId = `term-${run}`;
     const proc = startChild(termIn.topic, termOut.topic, groupId);
     await until(async () => (await committedTotal(admin, groupId, termIn.topic)) > 0n, 'the child to commit a batch', 30_000);
@@ -83,7 +73,7 @@ describe('a stage process and signals (real broker)', () => {
 
   it('SIGKILL mid-run: a new member of the group gets the uncommitted messages, nothing is lost', async () => {
     const n = 40;
-    const seeds = await produceSeeds(killIn.topic, n);
+    const seeds = await produceSeeds(serde, killIn.topic, 'proc', run, n);
     const groupId = `kill-${run}`;
     const proc = startChild(killIn.topic, killOut.topic, groupId);
     await until(async () => (await committedTotal(admin, groupId, killIn.topic)) > 0n, 'the child to commit a batch', 30_000);

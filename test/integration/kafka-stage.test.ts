@@ -10,7 +10,7 @@ import { runStage, type StageHandle, type StageOptions } from '../../services/ru
 import { connectSerde, type Serde } from '../../services/runtime/kafka/serde.ts';
 import { ensureTopics } from '../../services/runtime/kafka/topics.ts';
 import type { AdminPort } from '../../services/runtime/kafka/transport.ts';
-import { cleanup, committedTotal, config, readRecords, testSpec, transport, until, untilCaughtUp } from './kafka-helpers.ts';
+import { cleanup, committedTotal, config, readRecords, testSpec, transport, until, untilCaughtUp, produceSeeds, testSeed } from './kafka-helpers.ts';
 
 const run = Date.now();
 const specs = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => testSpec('grip.seeds', `test.stage.${n}.${run}`));
@@ -19,16 +19,7 @@ const groups: string[] = [];
 let admin: AdminPort;
 let serde: Serde;
 
-const seed = (i: number): Seed => ({ seed_id: `seed-${run}-${i}`, problem: `What is ${i} + ${i}?`, solution: `${2 * i}`, source: 'test', source_id: null, ingested_at: run });
 const double = async (s: Seed) => ok([{ ...s, seed_id: `${s.seed_id}-a` }, { ...s, seed_id: `${s.seed_id}-b` }]);
-
-async function produceSeeds(topic: string, n: number): Promise<Seed[]> {
-  const producer = transport.producer();
-  const values = Array.from({ length: n }, (_, i) => seed(i));
-  await producer.send(await Promise.all(values.map(async (v) => ({ topic, key: serde.keyOf(topic, v), value: await serde.encode(topic, v) }))));
-  await producer.close();
-  return values;
-}
 
 function stage(input: string, output: string, groupId: string, handler: StageOptions<Seed, Seed>['handler'], extra: Partial<StageOptions<Seed, Seed>> = {}): Promise<StageHandle> {
   groups.push(groupId);
@@ -61,7 +52,7 @@ afterAll(async () => {
 describe('runStage on the real broker', () => {
   it('a crash mid-run commits nothing unfinished; a new member of the group redelivers it and nothing is lost', async () => {
     const n = 30;
-    const seeds = await produceSeeds(crashIn.topic, n);
+    const seeds = await produceSeeds(serde, crashIn.topic, 'seed', run, n);
     const groupId = `double-crash-${run}`;
 
     // First member: small batches, one at a time; an unknown error on the 20th message crashes it.
@@ -95,7 +86,7 @@ describe('runStage on the real broker', () => {
     const groupId = `double-dlq-${run}`;
     const producer = transport.producer();
     const badBytes = Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0x01, 0x02]);
-    const good = seed(1);
+    const good = testSeed('seed', run, 1);
     await producer.send([
       { topic: dlqIn.topic, key: Buffer.from('bad-key'), value: badBytes, headers: { origin: 'test' } },
       { topic: dlqIn.topic, key: serde.keyOf(dlqIn.topic, good), value: await serde.encode(dlqIn.topic, good) },
@@ -119,7 +110,7 @@ describe('runStage on the real broker', () => {
 
   it('stop() drains the in-flight batch, commits it and leaves the group', async () => {
     const n = 6;
-    await produceSeeds(stopIn.topic, n);
+    await produceSeeds(serde, stopIn.topic, 'seed', run, n);
     const groupId = `double-stop-${run}`;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
