@@ -12,5 +12,6 @@ export {
   problemJudgement,
   solutionJudgement,
   withBoxedAnswer,
+  problemScoreOf,
   type PromptName,
 } from './templates.ts';

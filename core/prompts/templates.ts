@@ -141,28 +141,35 @@ export const solution = defineTemplate({
   answer: solutionAnswer,
 });
 
-// 7. Problem judgement: 0-1 for logical and presentational completeness.
-export const problemJudgementAnswer = z.object({ score: z.number().min(0).max(1), reason });
+// 7. Problem judgement for logical and presentational completeness. The paper's 0-1 score is asked as
+// an integer from 0 to 10 and divided by 10 (problemScoreOf): JSON-schema grammars (llama.cpp) enforce
+// minimum/maximum on integers but not on decimals, so a model cannot answer "10" meaning 10/10.
+export const problemJudgementAnswer = z.object({ score: z.int().min(0).max(10), reason });
 export const problemJudgement = defineTemplate({
   name: 'problem_judgement',
-  maxTokens: 150,
+  maxTokens: 300,
   system: 'You review mathematics problems before they are used.',
   user: [
-    'Score this problem from 0 to 1 for logical and presentational completeness:',
+    'Score this problem from 0 to 10 for logical and presentational completeness:',
     'is it well posed, consistent, solvable with a unique answer, and clearly stated with every needed quantity?',
-    '1 means flawless, 0 means unusable.',
+    '10 means flawless, 0 means unusable.',
     '{{problem}}',
-    'Answer with a JSON object: "score" (a number from 0 to 1) and a short "reason".',
+    'Answer with a JSON object: "score" (a whole number from 0 to 10) and a short "reason".',
   ].join('\n'),
   vars: { problem: 'untrusted' },
   answer: problemJudgementAnswer,
 });
 
+/** The judge's answer as the paper's 0-1 problem score. */
+export function problemScoreOf(answer: { score: number }): number {
+  return answer.score / 10;
+}
+
 // 8. Solution judgement: a 0/1 vote; any veto rejects.
 export const solutionJudgementAnswer = z.object({ vote: z.number().int().min(0).max(1), reason });
 export const solutionJudgement = defineTemplate({
   name: 'solution_judgement',
-  maxTokens: 150,
+  maxTokens: 300,
   system: 'You verify solutions to mathematics problems.',
   user: [
     'Is this solution correct and complete, with a correct final answer? Vote 1 for yes, 0 for no.',

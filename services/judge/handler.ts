@@ -12,7 +12,7 @@
 import type { Deduper } from '../../core/dedup/index.ts';
 import type { NgramIndex } from '../../core/decontam/index.ts';
 import { createJudgingSession, rejectedBeforeJudging, type JudgingRules, type JudgingVerdict } from '../../core/judging/index.ts';
-import { problemJudgement, solutionJudgement } from '../../core/prompts/index.ts';
+import { problemJudgement, problemScoreOf, solutionJudgement } from '../../core/prompts/index.ts';
 import { canonicalJson, deterministicId, shortHash } from '../../core/util/hash.ts';
 import type { Candidate, Verdict } from '../../schemas/generated/types.ts';
 import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
@@ -57,7 +57,7 @@ export async function judgeCandidate(candidate: Candidate, deps: JudgeDeps): Pro
         for (let step = session.next(); step; step = session.next()) {
           if (step.phase === 'problem') {
             const { value } = await tracedCall(deps.llm, step.judgeId, problemJudgement, { problem: candidate.problem });
-            session.recordProblemScore(step.judgeId, value.score);
+            session.recordProblemScore(step.judgeId, problemScoreOf(value));
           } else {
             const { value } = await tracedCall(deps.llm, step.judgeId, solutionJudgement, { problem: candidate.problem, solution: candidate.solution });
             session.recordSolutionVote(step.judgeId, value.vote as 0 | 1);

@@ -40,7 +40,7 @@ async function scriptedServer(opts: { failAfter?: number } = {}): Promise<FakeOp
           case 'problem_synthesis': return { problem: `Problem ${shortHash(text, 10)}: find the value of x where a circle of radius ${h % 97} meets the line y = ${h % 13}x + ${h % 7}.` };
           case 'difficulty_rating': return { difficulty: ['easy', 'medium', 'hard'][h % 3], reason: '' };
           case 'solution': return { solution: `Substitute and solve: \\boxed{${h % 11}}`, final_answer: String(h % 11) };
-          case 'problem_judgement': return { score: h % 4 === 0 ? 0.4 : 0.95, reason: '' };
+          case 'problem_judgement': return { score: h % 4 === 0 ? 4 : 10, reason: '' };
           case 'solution_judgement': return { vote: h % 7 === 0 ? 0 : 1, reason: '' };
           default: throw new Error(`unexpected prompt ${prompt}`);
         }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineTemplate, PROMPTS, promptVersions, PromptAnswerError, withBoxedAnswer } from '../../../core/prompts/index.ts';
+import { defineTemplate, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, withBoxedAnswer } from '../../../core/prompts/index.ts';
 
 const PLAIN_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength']);
 
@@ -63,7 +63,8 @@ describe('render', () => {
 describe('parse', () => {
   it('accepts good answers, as objects or as (fenced) JSON text', () => {
     expect(PROMPTS.kc_extraction.parse({ kcs: ['Law of Cosines', 'Heron formula'] })).toEqual({ kcs: ['Law of Cosines', 'Heron formula'] });
-    expect(PROMPTS.problem_judgement.parse('```json\n{"score": 0.9, "reason": "clear"}\n```')).toEqual({ score: 0.9, reason: 'clear' });
+    expect(PROMPTS.problem_judgement.parse('```json\n{"score": 9, "reason": "clear"}\n```')).toEqual({ score: 9, reason: 'clear' });
+    expect(problemScoreOf({ score: 9 })).toBe(0.9);
     expect(PROMPTS.solution_judgement.parse('{"vote": 1, "reason": "ok"}').vote).toBe(1);
     expect(PROMPTS.synonym_check.parse({ same: false, representative: '' }).same).toBe(false);
     expect(PROMPTS.solution.parse({ solution: 'So $x=\\boxed{4}$.', final_answer: '4' }).final_answer).toBe('4');
@@ -76,7 +77,8 @@ describe('parse', () => {
     const bad: [keyof typeof PROMPTS, unknown, RegExp][] = [
       ['kc_extraction', { kcs: [] }, /kc_extraction@[0-9a-f]{12}: .*kcs: /],
       ['kc_extraction', { kcs: ['a', 'b', 'c', 'd', 'e', 'f'] }, /kcs: /],
-      ['problem_judgement', { score: 1.3, reason: 'x' }, /score: /],
+      ['problem_judgement', { score: 11, reason: 'x' }, /score: /],
+      ['problem_judgement', { score: 8.5, reason: 'x' }, /score: /],
       ['solution_judgement', { vote: 0.5, reason: 'x' }, /vote: /],
       ['difficulty_rating', { difficulty: 'trivial', reason: 'x' }, /difficulty: /],
       ['synonym_check', { same: true, representative: ' ' }, /representative: a representative name is required/],

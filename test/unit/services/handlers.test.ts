@@ -134,14 +134,14 @@ describe('judge handler', () => {
   });
 
   it('accepts when every score and vote passes, with all six calls', async () => {
-    const d = await deps((prompt) => (prompt === 'problem_judgement' ? { score: 0.9, reason: '' } : { vote: 1, reason: '' }));
+    const d = await deps((prompt) => (prompt === 'problem_judgement' ? { score: 9, reason: '' } : { vote: 1, reason: '' }));
     const result = await judgeCandidate(candidate, d);
     expect(result.kind === 'ok' && result.value).toMatchObject({ accepted: true, reason: 'accepted', calls_made: 6, calls_saved: 0 });
     expect(result.kind === 'ok' && result.value.problem_score).toBeCloseTo(0.9);
   });
 
   it('stops at the first veto and at a hopeless problem score, counting the calls saved', async () => {
-    const veto = await deps((prompt, model) => (prompt === 'problem_judgement' ? { score: 1, reason: '' } : { vote: model === 'model-judge_1' ? 0 : 1, reason: '' }));
+    const veto = await deps((prompt, model) => (prompt === 'problem_judgement' ? { score: 10, reason: '' } : { vote: model === 'model-judge_1' ? 0 : 1, reason: '' }));
     const vetoed = await judgeCandidate(candidate, veto);
     expect(vetoed.kind === 'ok' && vetoed.value).toMatchObject({ accepted: false, reason: 'solution_vetoed_by:judge_1', calls_made: 4, calls_saved: 2 });
     await server!.close();
@@ -154,7 +154,7 @@ describe('judge handler', () => {
 
   it('rejects a contaminated or duplicate candidate without any model call', async () => {
     const decontam = createNgramIndex([{ id: 'bench-1', source: 'math', text: candidate.problem }]);
-    const d = await deps(() => ({ score: 1, reason: '' }), { decontam });
+    const d = await deps(() => ({ score: 10, reason: '' }), { decontam });
     const contaminated = await judgeCandidate(candidate, d);
     expect(contaminated.kind === 'ok' && contaminated.value).toMatchObject({ accepted: false, reason: 'contaminated', calls_made: 0, calls_saved: 6, contamination_match: 'math:bench-1' });
 
@@ -166,7 +166,7 @@ describe('judge handler', () => {
   });
 
   it('commits acceptances in order: the second copy of an accepted problem becomes a duplicate', async () => {
-    const d = await deps((prompt) => (prompt === 'problem_judgement' ? { score: 1, reason: '' } : { vote: 1, reason: '' }));
+    const d = await deps((prompt) => (prompt === 'problem_judgement' ? { score: 10, reason: '' } : { vote: 1, reason: '' }));
     const a = await judgeCandidate(candidate, d);
     const b = await judgeCandidate({ ...candidate, candidate_id: 'cand-other' }, d);
     if (a.kind !== 'ok' || b.kind !== 'ok') throw new Error('expected verdicts');
@@ -175,7 +175,7 @@ describe('judge handler', () => {
   });
 
   it('gives another threshold another verdict id', async () => {
-    const d = await deps((prompt) => (prompt === 'problem_judgement' ? { score: 1, reason: '' } : { vote: 1, reason: '' }));
+    const d = await deps((prompt) => (prompt === 'problem_judgement' ? { score: 10, reason: '' } : { vote: 1, reason: '' }));
     const strict = { ...d, settings: { ...d.settings, rules: { ...d.settings.rules, problemThreshold: 0.95 } } };
     const [x, y] = await Promise.all([judgeCandidate(candidate, d), judgeCandidate(candidate, strict)]);
     if (x.kind !== 'ok' || y.kind !== 'ok') throw new Error(`expected verdicts, got ${x.kind} and ${y.kind}`);
