@@ -83,7 +83,8 @@ export function buildProgram(): Command {
         await stopModels();
       }
       process.stdout.write(
-        `accepted ${report.accepted} of ${report.verdicts} candidates from ${report.seeds.valid} seeds ` +
+        `accepted ${report.accepted} of ${report.verdicts} judged candidates (${report.candidates} made, ` +
+          `${Object.values(report.dlq_by_stage).reduce((a, b) => a + b, 0)} inputs in dlq.jsonl) from ${report.seeds.valid} seeds ` +
           `(${report.kcs} KCs, ${report.combinations.total} combinations, novelty ${report.novelty_rate === null ? 'n/a' : (report.novelty_rate * 100).toFixed(1) + '%'}) in ${report.wall_seconds} s\n` +
           `wrote ${['accepted.jsonl', 'accepted.parquet', 'rejected.jsonl', 'dlq.jsonl', 'report.json', 'report.md'].map((f) => path.join(o.out, f)).join(', ')}\n`,
       );

@@ -178,7 +178,12 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       },
       contaminationRejectWords: settings.decontamination.reject_at_words,
     };
-    const benchmarkRecords = await loadBenchmarks(settings.benchmarks);
+    // The default sets live in ../shared/data of this workspace; elsewhere they may be absent, and a
+    // run without them still works (contamination figures then cover what was found).
+    const benchmarkSpecs = settings.defaultBenchmarks
+      ? settings.benchmarks.filter((b) => fs.existsSync(b.file) || (progress.warn(`decontamination set ${b.source} not found at ${b.file}; skipped`), false))
+      : settings.benchmarks;
+    const benchmarkRecords = await loadBenchmarks(benchmarkSpecs);
     const decontam = createNgramIndex(benchmarkRecords);
     const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
     for (const seed of seeds) deduper.addReference(seed.seed_id, seed.problem);

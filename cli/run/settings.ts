@@ -77,8 +77,8 @@ export interface RunSettings extends Omit<RunFile, 'kc_merge'> {
   endpoints: Record<LlmStage, LlmEndpoint>;
   embeddingsEndpoint: LlmEndpoint;
   benchmarks: BenchmarkSpec[];
-  /** True when no stage was pointed anywhere but the local stack's default server. */
-  usesLocalModels: boolean;
+  /** The benchmark sets are the built-in defaults (a missing default file is skipped with a warning). */
+  defaultBenchmarks: boolean;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, source: string): string {
@@ -146,8 +146,6 @@ export function resolveRunSettings(file: RunFile, flags: RunFlags, config: GripC
     }),
   ) as Record<LlmStage, LlmEndpoint>;
   const embeddingsEndpoint = pick(file.embeddings, config.embeddings);
-  const localLlm = new URL(config.llm.extract.baseUrl).origin;
-  const localDefaults = LLM_STAGES.every((s) => new URL(endpoints[s].baseUrl).origin === localLlm);
   const benchmarks = file.decontamination.sets
     ? file.decontamination.sets.map((s) => ({ source: s.source, file: s.file, textField: s.text_field, idField: s.id_field }))
     : defaultBenchmarks();
@@ -166,6 +164,6 @@ export function resolveRunSettings(file: RunFile, flags: RunFlags, config: GripC
     endpoints,
     embeddingsEndpoint,
     benchmarks,
-    usesLocalModels: localDefaults,
+    defaultBenchmarks: !file.decontamination.sets,
   };
 }

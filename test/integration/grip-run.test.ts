@@ -28,7 +28,7 @@ describe('grip run with the local model', () => {
     whole = tmp();
     const result = grip(['run', '--seeds', MATH_TRAIN, '--out', whole, ...ARGS]);
     expect(result.status, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/accepted \d+ of \d+ candidates from 5 seeds/);
+    expect(result.stdout).toMatch(/accepted \d+ of \d+ judged candidates \(\d+ made, \d+ inputs in dlq\.jsonl\) from 5 seeds/);
     for (const f of ['accepted.jsonl', 'accepted.parquet', 'rejected.jsonl', 'dlq.jsonl', 'report.json', 'report.md']) {
       expect(fs.existsSync(path.join(whole, f)), f).toBe(true);
     }
