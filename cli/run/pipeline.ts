@@ -227,7 +227,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       seeds,
       duplicateSeeds: seedFile.duplicates,
       concepts,
-      kcIds: registry.exportState().clusters.map((c) => c.id),
+      kcIds: registry.ids(),
       graph: graphStage.graph.stats(),
       combos,
       candidates,

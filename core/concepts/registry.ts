@@ -196,6 +196,11 @@ export class KcRegistry {
     });
   }
 
+  /** Ids of every cluster, in founding order. */
+  ids(): string[] {
+    return this.clusters.map((c) => c.id);
+  }
+
   exportState(): KcRegistryState {
     const dim = this.store?.dim ?? null;
     const bytes = new Float32Array(dim === null ? 0 : this.clusters.length * dim);

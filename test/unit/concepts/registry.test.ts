@@ -161,6 +161,7 @@ describe('ids, batches, state', () => {
     const a = new KcRegistry(opts);
     for (let i = 0; i < 150; i++) await a.add({ name: `concept ${i % 120}`, embedding: vs[i] });
     const state = a.exportState();
+    expect(a.ids()).toEqual(state.clusters.map((c) => c.id));
     const b = KcRegistry.restore(JSON.parse(JSON.stringify(state)), opts);
     expect(canonicalJson(b.exportState())).toBe(canonicalJson(state));
     for (let i = 150; i < 200; i++) {
