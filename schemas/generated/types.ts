@@ -57,6 +57,9 @@ export interface LineageStep {
   prompt_version: string;
   /** Deterministic id: the LLM cache key of this call. */
   call_id: string;
+  /** Prompt tokens the answer cost when it was made (also when served from the cache now): analytics count each call_id once. */
+  prompt_tokens: number;
+  completion_tokens: number;
 }
 
 /** A combination of KCs sampled from the concept graph, emitted once per canonical key. Keyed by combo_id. */

@@ -109,6 +109,8 @@ class Check {
       lineage_models: steps.map((s, i) => this.text(`lineage.steps[${i}].model`, s.model)),
       lineage_prompt_versions: steps.map((s, i) => this.text(`lineage.steps[${i}].prompt_version`, s.prompt_version)),
       lineage_call_ids: steps.map((s, i) => this.text(`lineage.steps[${i}].call_id`, s.call_id)),
+      lineage_prompt_tokens: steps.map((s) => tokenCount(s.prompt_tokens)),
+      lineage_completion_tokens: steps.map((s) => tokenCount(s.completion_tokens)),
     };
   }
 
@@ -137,6 +139,13 @@ export interface LineageColumns {
   lineage_models: string[];
   lineage_prompt_versions: string[];
   lineage_call_ids: string[];
+  lineage_prompt_tokens: number[];
+  lineage_completion_tokens: number[];
+}
+
+/** Token counts arrive from older producers as absent (schema default 0); never negative. */
+function tokenCount(n: unknown): number {
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
 }
 
 export interface SeedRow {

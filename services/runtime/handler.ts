@@ -42,6 +42,13 @@ export async function withLineage<T>(body: () => Promise<T>): Promise<{ value: T
 /** A structured model call whose lineage step is recorded in the current lineage scope. */
 export async function tracedCall<V, A>(llm: LlmClient, stage: string, prompt: JsonPrompt<V, A>, vars: V): Promise<LlmCallResult<A>> {
   const result = await llm.json(stage, prompt, vars);
-  lineageScope.getStore()?.push({ stage, model: result.model, prompt_version: prompt.version, call_id: result.id });
+  lineageScope.getStore()?.push({
+    stage,
+    model: result.model,
+    prompt_version: prompt.version,
+    call_id: result.id,
+    prompt_tokens: result.promptTokens,
+    completion_tokens: result.completionTokens,
+  });
   return result;
 }
