@@ -25,6 +25,23 @@ export const LLM_STAGES = [
 ] as const;
 export type LlmStage = (typeof LLM_STAGES)[number];
 
+/** The pipeline's long-running services (`grip services up` starts one process of each). */
+export const SERVICE_NAMES = ['seed-ingest', 'concept-extractor', 'concept-graph', 'problem-synth', 'judge', 'clickhouse-sink', 'dashboard'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/** Default HTTP port of each service (/metrics, /healthz; seed-ingest's POST /seeds; the dashboard page). */
+export const DEFAULT_SERVICE_PORTS: Record<ServiceName, number> = {
+  'seed-ingest': 9401,
+  'concept-extractor': 9402,
+  'concept-graph': 9403,
+  'problem-synth': 9404,
+  judge: 9405,
+  'clickhouse-sink': 9406,
+  dashboard: 9410,
+};
+
+const servicePortVar = (name: ServiceName) => `GRIP_${name.toUpperCase().replace(/-/g, '_')}_PORT`;
+
 export interface LlmEndpoint {
   baseUrl: string;
   model: string;
@@ -39,6 +56,15 @@ export interface GripConfig {
   clickhouse: { url: string; username: string; password: string; database: string };
   llm: Record<LlmStage, LlmEndpoint>;
   embeddings: LlmEndpoint;
+  services: {
+    /** Interface the services' HTTP servers bind. */
+    host: string;
+    ports: Record<ServiceName, number>;
+    /** Per-service state: LLM answer caches, `grip services` pid files and logs. */
+    stateDir: string;
+    /** Settings file (the YAML of `grip run --config`) the services read; undefined: built-in defaults. */
+    settingsFile: string | undefined;
+  };
 }
 
 export interface EnvVarDoc {
@@ -91,6 +117,10 @@ export const ENV_VARS: EnvVarDoc[] = [
   { name: 'GRIP_EMBEDDINGS_BASE_URL', default: DEFAULTS.embeddingsBaseUrl, description: 'OpenAI-compatible embeddings base URL' },
   { name: 'GRIP_EMBEDDINGS_MODEL', default: DEFAULTS.embeddingsModel, description: 'embedding model name' },
   { name: 'GRIP_EMBEDDINGS_API_KEY', default: DEFAULTS.embeddingsApiKey, description: 'embeddings API key' },
+  { name: 'GRIP_SERVICES_HOST', default: '127.0.0.1', description: "interface the services' HTTP servers bind" },
+  ...SERVICE_NAMES.map((name) => ({ name: servicePortVar(name), default: String(DEFAULT_SERVICE_PORTS[name]), description: `HTTP port of the ${name} service` })),
+  { name: 'GRIP_STATE_DIR', default: '<GRIP_CACHE_DIR>/state', description: "services' LLM answer caches, pid files and logs" },
+  { name: 'GRIP_CONFIG', default: '(none)', description: 'settings file (YAML, as `grip run --config`) the services read' },
 ];
 
 export class ConfigError extends Error {
@@ -159,8 +189,11 @@ export function loadConfig(env: Env = process.env): GripConfig {
     throw new ConfigError(`CLICKHOUSE_DATABASE: expected an identifier, got ${JSON.stringify(database)}`);
   }
 
+  const cacheDir = path.resolve(read(env, 'GRIP_CACHE_DIR', DEFAULTS.cacheDir));
+  const ports = Object.fromEntries(SERVICE_NAMES.map((name) => [name, port(env, servicePortVar(name), DEFAULT_SERVICE_PORTS[name])])) as Record<ServiceName, number>;
+  const settingsFile = read(env, 'GRIP_CONFIG', '');
   return {
-    cacheDir: path.resolve(read(env, 'GRIP_CACHE_DIR', DEFAULTS.cacheDir)),
+    cacheDir,
     kafka: {
       bootstrapServers: hostPorts(env, 'KAFKA_BOOTSTRAP_SERVERS', DEFAULTS.kafkaBootstrap),
       clientId: read(env, 'KAFKA_CLIENT_ID', DEFAULTS.kafkaClientId),
@@ -178,5 +211,18 @@ export function loadConfig(env: Env = process.env): GripConfig {
       model: read(env, 'GRIP_EMBEDDINGS_MODEL', DEFAULTS.embeddingsModel),
       apiKey: read(env, 'GRIP_EMBEDDINGS_API_KEY', DEFAULTS.embeddingsApiKey),
     },
+    services: {
+      host: read(env, 'GRIP_SERVICES_HOST', '127.0.0.1'),
+      ports,
+      stateDir: path.resolve(read(env, 'GRIP_STATE_DIR', path.join(cacheDir, 'state'))),
+      settingsFile: settingsFile === '' ? undefined : path.resolve(settingsFile),
+    },
   };
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  const value = read(env, name, String(fallback));
+  const n = Number(value);
+  if (!/^\d{1,5}$/.test(value) || n < 1 || n > 65535) throw new ConfigError(`${name}: expected a port number 1-65535, got ${JSON.stringify(value)}`);
+  return n;
 }
