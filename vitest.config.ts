@@ -14,7 +14,8 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          // The end-to-end tests share the integration tests' stack and run after them, one file at a time.
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
           globalSetup: ['test/setup/stack.global.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,

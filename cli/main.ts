@@ -10,7 +10,9 @@ import { runPipeline, RunError } from './run/pipeline.ts';
 import { createProgress } from './run/progress.ts';
 import { renderReportMarkdown, type RunReport } from './run/report.ts';
 import { SeedFileError } from './run/seeds-file.ts';
-import { parseRunFile, readRunFile, resolveRunSettings, SettingsError, type RunSettings } from './run/settings.ts';
+import { registerPipelineCommands } from './ops/commands.ts';
+import { ServicesError } from './ops/manager.ts';
+import { parseRunFile, readRunFile, resolveRunSettings, SettingsError, type RunSettings } from '../services/runtime/settings.ts';
 
 const integer = (name: string) => (value: string) => {
   const n = Number(value);
@@ -92,11 +94,26 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description("print a finished run's report")
-    .argument('<dir>', 'the folder of a `grip run`')
-    .option('--json', 'print report.json')
-    .action((dir: string, o) => {
-      const file = path.join(dir, 'report.json');
+    .description("print a finished run's report, or (--from clickhouse) the live pipeline's figures")
+    .argument('[dir]', 'the folder of a `grip run`')
+    .option('--from <source>', 'read the figures from the pipeline\'s database instead: clickhouse')
+    .option('--judge-config <version>', 'with --from clickhouse: figures for this judge config (default: the newest)')
+    .option('--json', 'print JSON')
+    .action(async (dir: string | undefined, o) => {
+      if (o.from !== undefined && o.from !== 'clickhouse') throw new RunError(`--from: expected clickhouse, got "${o.from}"`);
+      if ((dir === undefined) === (o.from === undefined)) {
+        throw new RunError(dir === undefined ? 'report: give a run folder (grip report DIR) or --from clickhouse' : 'report: give either a run folder or --from clickhouse, not both');
+      }
+      if (o.from === 'clickhouse') {
+        const { printClickHouseReport } = await import('./report-clickhouse.ts');
+        try {
+          return await printClickHouseReport(loadConfig(), { json: o.json, judgeConfig: o.judgeConfig });
+        } catch (error) {
+          throw (error as Error)?.name === 'AnalyticsError' ? new RunError(`report --from clickhouse: ${(error as Error).message}`) : error;
+        }
+      }
+      if (o.judgeConfig !== undefined) throw new RunError('--judge-config goes with --from clickhouse');
+      const file = path.join(dir!, 'report.json');
       if (!fs.existsSync(file)) throw new RunError(`${dir} holds no finished run (no report.json)`);
       const report = JSON.parse(fs.readFileSync(file, 'utf8')) as RunReport;
       process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : renderReportMarkdown(report));
@@ -127,10 +144,11 @@ export function buildProgram(): Command {
       process.exitCode = await runMigrateCommand(args);
     });
 
+  registerPipelineCommands(program);
   return program;
 }
 
-const KNOWN_ERRORS = [ConfigError, SettingsError, SeedFileError, RunError];
+const KNOWN_ERRORS = [ConfigError, SettingsError, SeedFileError, RunError, ServicesError];
 
 export async function main(argv: string[]): Promise<number> {
   try {

@@ -19,7 +19,7 @@ import type { FieldMapping } from '../../core/seeds/index.ts';
 import type { Candidate, Combination, Seed, SeedConcepts, Verdict } from '../../schemas/generated/types.ts';
 import { extractConcepts, llmSynonymCheck } from '../../services/concept-extractor/handler.ts';
 import { ConceptGraphStage } from '../../services/concept-graph/stage.ts';
-import { commitVerdict, judgeCandidate, type JudgeSettings } from '../../services/judge/handler.ts';
+import { commitVerdict, judgeCandidate, judgeModelsFrom, judgeSettingsFrom } from '../../services/judge/handler.ts';
 import { synthesizeProblem } from '../../services/problem-synth/handler.ts';
 import { loadBenchmarks } from '../../services/runtime/benchmarks.ts';
 import { EmbeddingsClient } from '../../services/runtime/embeddings.ts';
@@ -31,7 +31,7 @@ import { mapOrdered, OrderedGate } from './pool.ts';
 import type { Progress } from './progress.ts';
 import { buildReport, type RunReport } from './report.ts';
 import { readSeedFile } from './seeds-file.ts';
-import type { RunSettings } from './settings.ts';
+import type { RunSettings } from '../../services/runtime/settings.ts';
 
 export interface RunOptions {
   seedsFile: string;
@@ -169,15 +169,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     ).filter((c): c is Candidate => c !== undefined);
 
     // Verdicts: judged concurrently, committed (final dedup) in candidate order.
-    const judgeSettings: JudgeSettings = {
-      rules: {
-        judges: (['judge_1', 'judge_2', 'judge_3'] as const).map((id) => ({ id, weight: settings.judging.weights[id] })),
-        problemThreshold: settings.judging.threshold,
-        order: settings.judging.order,
-        earlyExit: settings.judging.early_exit,
-      },
-      contaminationRejectWords: settings.decontamination.reject_at_words,
-    };
+    const judgeSettings = judgeSettingsFrom(settings);
     // The default sets live in ../shared/data of this workspace; elsewhere they may be absent, and a
     // run without them still works (contamination figures then cover what was found).
     const benchmarkSpecs = settings.defaultBenchmarks
@@ -187,7 +179,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     const decontam = createNgramIndex(benchmarkRecords);
     const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
     for (const seed of seeds) deduper.addReference(seed.seed_id, seed.problem);
-    const judgeModels = Object.fromEntries((['judge_1', 'judge_2', 'judge_3'] as const).map((j) => [j, settings.endpoints[j].model]));
+    const judgeModels = judgeModelsFrom(settings);
     progress.stage('verdicts', candidates.length);
     const judged = await mapOrdered(candidates, settings.concurrency, async (candidate) => {
       try {

@@ -5,6 +5,7 @@
 import type { GraphStats } from '../../core/graph/index.ts';
 import type { ContaminationRates } from '../../core/decontam/index.ts';
 import {
+  contaminationTable,
   acceptanceByRelation,
   callsSavedByEarlyExit,
   kcCoverage,
@@ -58,11 +59,6 @@ export interface ReportInput {
   contamination: ContaminationRates;
   llmUsage: Record<string, StageUsage>;
   wallSeconds: number;
-}
-
-function contaminationTable(rates: ContaminationRates): Record<string, Record<string, number>> {
-  const row = (r: ContaminationRates['overall']) => ({ ...Object.fromEntries(Object.entries(r.byN).map(([n, v]) => [n, v])), any: r.any });
-  return { all: row(rates.overall), ...Object.fromEntries(Object.entries(rates.bySource).map(([source, r]) => [source, row(r)])) };
 }
 
 export function buildReport(input: ReportInput): RunReport {

@@ -61,6 +61,11 @@ export interface Sampler {
   stats(): SamplerStats;
   /** Current 3-hop hubs (KC ids), strongest first. */
   hubs(): string[];
+  /**
+   * Records a combination (its KC ids, any order) as already yielded, e.g. one found in the output
+   * log after a restart: it will never be yielded again. Returns false if it already was.
+   */
+  markYielded(kcIds: readonly string[]): boolean;
 }
 
 export function createSampler(graph: KcGraph, options: SamplerOptions): Sampler {
@@ -120,6 +125,19 @@ class CombinationSampler implements Sampler {
       }
     }
     return out;
+  }
+
+  markYielded(kcIds: readonly string[]): boolean {
+    const ids = [...new Set(kcIds)];
+    if (ids.length === 0 || ids.length > 8) throw new RangeError(`markYielded: expected 1-8 KC ids, got ${ids.length}`);
+    const hi = new Uint32Array(ids.length);
+    const lo = new Uint32Array(ids.length);
+    ids.forEach((id, i) => ([hi[i], lo[i]] = idHash(id)));
+    const out = new Uint32Array(2);
+    setHash(ids.map((_, i) => i), hi, lo, out);
+    if (this.yielded.has(out[0], out[1])) return false;
+    this.yielded.add(out[0], out[1]);
+    return true;
   }
 
   hubs(): string[] {

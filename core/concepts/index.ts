@@ -6,6 +6,7 @@ export {
   type KcAddInput,
   type KcAddResult,
   type KcCluster,
+  type KcDecision,
   type KcOutcome,
   type KcRegistryOptions,
   type KcRegistryState,

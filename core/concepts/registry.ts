@@ -55,6 +55,17 @@ export interface KcAddInput {
   embedding?: ArrayLike<number>;
 }
 
+/** What `decide` found for one name; plain data, so it can travel through a log. */
+export interface KcDecision {
+  name: string;
+  /** normalizeKcName(name). */
+  key: string;
+  /** Unit vector of the name; null when its key was already known (an exact alias needs none). */
+  unit: Float32Array | null;
+  /** Synonym-check answers, in the order asked (descending cosine). */
+  asked: Array<{ id: string; same: boolean; representative: string | null }>;
+}
+
 export type KcOutcome = 'exact' | 'embedding' | 'synonym' | 'new';
 
 export interface KcAddResult {
@@ -246,43 +257,81 @@ export class KcRegistry {
   }
 
   private async addNow(input: KcAddInput): Promise<KcAddResult> {
+    return this.apply(await this.decide(input));
+  }
+
+  /**
+   * The first half of an add, without changing the registry: the name's normalized key, its unit
+   * vector, and the synonym check's answer for every cluster it asked. `apply` turns a decision into
+   * the outcome deterministically, from the decision alone. The split lets several processes share
+   * one registry through a log (services/concept-extractor/shared-registry.ts): each decides, appends
+   * its decision, and every process applies the log in the same order, reaching the same state.
+   */
+  async decide(input: KcAddInput): Promise<KcDecision> {
     const name = checkName(input);
     const key = normalizeKcName(name);
     if (key === '') throw new RangeError(`KC name ${JSON.stringify(name)} is empty after normalization`);
+    if (this.byKey.has(key)) return { name, key, unit: null, asked: [] };
+    const embedding = input.embedding ?? (await this.embed([name]))[0];
+    const dim = this.store?.dim ?? embedding?.length;
+    const unit = toUnitVector(embedding, dim ?? 0, `embedding of ${JSON.stringify(name)}`);
+    const asked: KcDecision['asked'] = [];
+    const { sameThreshold, synonymThreshold, synonymCheck, maxSynonymChecks } = this.opts;
+    const neighbors = this.store ? this.store.search(unit, Math.max(1, maxSynonymChecks)) : [];
+    const best = neighbors[0];
+    if (synonymCheck && !(best && best.similarity >= sameThreshold - COSINE_EPSILON)) {
+      for (const n of neighbors) {
+        if (asked.length >= maxSynonymChecks || n.similarity < synonymThreshold - COSINE_EPSILON) break;
+        const cluster = this.clusters[n.row];
+        this.counters.synonymCalls++;
+        const verdict = parseVerdict(await synonymCheck({ name }, { id: cluster.id, name: cluster.representative }));
+        const representative = verdict.representative?.trim() ? verdict.representative.trim() : null;
+        asked.push({ id: cluster.id, same: verdict.same, representative });
+        if (verdict.same) break;
+      }
+    }
+    return { name, key, unit, asked };
+  }
+
+  /**
+   * The second half of an add: applies a decision (made here or by another process) to the
+   * registry. Deterministic given the registry's state: a name whose key is known by now is an alias
+   * ('exact'); a cluster at or above sameThreshold absorbs it ('embedding'); band clusters are merged
+   * only if the decision holds a 'same' answer for them, a cluster the decision did not ask about
+   * (founded meanwhile by another process) counting as not the same; otherwise a new KC.
+   */
+  apply(decision: KcDecision): KcAddResult {
+    const { name, key, unit, asked } = decision;
     const known = this.byKey.get(key);
     if (known !== undefined) {
       this.addAlias(known, name, key);
       return this.result(known, 'exact', 1, 0);
     }
-    const embedding = input.embedding ?? (await this.embed([name]))[0];
-    const dim = this.store?.dim ?? embedding?.length;
-    const unit = toUnitVector(embedding, dim ?? 0, `embedding of ${JSON.stringify(name)}`);
+    if (!unit) throw new Error(`KC registry: decision for ${JSON.stringify(name)} has no vector, but its key is unknown here`);
     if (!this.store) this.store = this.newStore(unit.length);
-
-    const { sameThreshold, synonymThreshold, synonymCheck, maxSynonymChecks } = this.opts;
+    if (unit.length !== this.store.dim) throw new RangeError(`embedding of ${JSON.stringify(name)} has ${unit.length} dimensions, the registry ${this.store.dim}`);
+    const { sameThreshold, synonymThreshold, maxSynonymChecks } = this.opts;
     const neighbors = this.store.search(unit, Math.max(1, maxSynonymChecks));
     const best = neighbors[0];
     if (best && best.similarity >= sameThreshold - COSINE_EPSILON) {
       this.addAlias(best.row, name, key);
       return this.result(best.row, 'embedding', best.similarity, 0);
     }
-    let calls = 0;
-    if (synonymCheck) {
-      for (const n of neighbors) {
-        if (calls >= maxSynonymChecks || n.similarity < synonymThreshold - COSINE_EPSILON) break;
-        const cluster = this.clusters[n.row];
-        calls++;
-        this.counters.synonymCalls++;
-        const verdict = parseVerdict(await synonymCheck({ name }, { id: cluster.id, name: cluster.representative }));
-        if (verdict.same) {
-          this.addAlias(n.row, name, key);
-          if (verdict.representative && verdict.representative.trim()) cluster.representative = verdict.representative.trim();
-          return this.result(n.row, 'synonym', n.similarity, calls);
-        }
+    const answers = new Map(asked.map((a) => [a.id, a]));
+    let considered = 0;
+    for (const n of neighbors) {
+      if (considered >= maxSynonymChecks || n.similarity < synonymThreshold - COSINE_EPSILON) break;
+      considered++;
+      const cluster = this.clusters[n.row];
+      const answer = answers.get(cluster.id);
+      if (answer?.same) {
+        this.addAlias(n.row, name, key);
+        if (answer.representative) cluster.representative = answer.representative;
+        return this.result(n.row, 'synonym', n.similarity, asked.length);
       }
     }
     const index = this.insertCluster({ id: this.newId(key), representative: name, names: [name], keys: [key] }, unit);
-    return this.result(index, 'new', best ? best.similarity : null, calls);
+    return this.result(index, 'new', best ? best.similarity : null, asked.length);
   }
 
   private newStore(dim: number): VectorStore {

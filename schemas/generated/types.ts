@@ -143,6 +143,30 @@ export interface JudgeResult {
   solution_vote: null | number;
 }
 
+/** One decision of the KC registry shared by every concept-extractor instance: a name that was not known by its spelling, its vector, and the synonym check's answers. Every instance applies the log in order (KcRegistry.apply), so all reach the same registry; see services/concept-extractor/shared-registry.ts. */
+export interface KcRegistryEntry {
+  /** Unique per proposal: the proposer waits until it reads this id back. */
+  entry_id: string;
+  /** The KC name as extracted. */
+  name: string;
+  /** normalizeKcName(name). */
+  key: string;
+  /** Unit embedding of the name, float32 little-endian. */
+  vector: null | Buffer;
+  embeddings_model: string;
+  /** Synonym-check answers, in the order asked. */
+  asked: Array<SynonymAnswer>;
+  /** Instance that made the decision (host:pid). */
+  proposer: string;
+  proposed_at: number;
+}
+
+export interface SynonymAnswer {
+  kc_id: string;
+  same: boolean;
+  representative: null | string;
+}
+
 /** The value type of each topic. */
 export interface TopicValues {
   'grip.seeds': Seed;
@@ -150,6 +174,7 @@ export interface TopicValues {
   'grip.pairs': Combination;
   'grip.candidates': Candidate;
   'grip.verdicts': Verdict;
+  'grip.kc-registry': KcRegistryEntry;
 }
 
 export type TopicName = keyof TopicValues;

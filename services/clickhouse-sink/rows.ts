@@ -14,6 +14,7 @@
  * Values out of a column's range throw RowMappingError naming the topic, id and field, so a bad
  * message is rejected before it poisons a whole insert batch.
  */
+import { shortHash } from '../../core/util/hash.ts';
 import type { Candidate, Combination, Lineage, Seed, SeedConcepts, TopicValues, Verdict } from '../../schemas/generated/types.ts';
 
 export class RowMappingError extends Error {
@@ -35,7 +36,7 @@ export const TOPIC_TABLES = {
   'grip.pairs': 'pairs',
   'grip.candidates': 'candidates',
   'grip.verdicts': 'verdicts',
-} as const satisfies Record<keyof TopicValues, string>;
+} as const satisfies Partial<Record<keyof TopicValues, string>>; // grip.kc-registry is a stage's internal state, not data
 
 export type SinkTopic = keyof typeof TOPIC_TABLES;
 export type SinkTable = (typeof TOPIC_TABLES)[SinkTopic];
@@ -368,4 +369,82 @@ export function rowFor<T extends SinkTopic>(topic: T, value: TopicValues[T]): { 
   const mapper = MAPPERS[topic] as ((value: TopicValues[T]) => TopicRows[T]) | undefined;
   if (!mapper) throw new Error(`clickhouse-sink: no table for topic ${JSON.stringify(topic)} (known: ${Object.keys(MAPPERS).join(', ')})`);
   return { table: TOPIC_TABLES[topic], row: mapper(value) };
+}
+
+// ---- dead letters ------------------------------------------------------------------------------
+
+/** The DLQ headers, by name (services/runtime/kafka/dlq.ts writes them). */
+export interface DeadLetterInput {
+  dlqTopic: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | string>;
+  /** Kafka timestamp of the DLQ record, ms. */
+  timestamp: number;
+}
+
+export interface DeadLetterRow {
+  dlq_id: string;
+  dlq_topic: string;
+  stage: string;
+  reason: string;
+  detail: string;
+  source_topic: string;
+  source_partition: number;
+  source_offset: number;
+  message_key: string;
+  seed_ids: string[];
+  payload: string;
+  payload_encoding: 'utf8' | 'base64';
+  failed_at: string;
+  version: number;
+}
+
+/** Topics whose message key is a seed id: their dead letters name the seed they failed on. */
+const SEED_KEYED_TOPICS = new Set(['grip.seeds', 'grip.concepts']);
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A DLQ record as a row. Pure. The id is the failed record's position (source topic, partition,
+ * offset), or for seed-ingest rejects, which never were a record, the hash of the rejected bytes:
+ * the same failure dead-lettered twice lands once.
+ */
+export function deadLetterRow(input: DeadLetterInput): DeadLetterRow {
+  const header = (name: string): string => {
+    const v = input.headers[name];
+    return v === undefined ? '' : Buffer.isBuffer(v) ? v.toString('utf8') : v;
+  };
+  const sourceTopic = header('dlq-source-topic');
+  const partition = Number.parseInt(header('dlq-source-partition'), 10);
+  const offset = Number.parseInt(header('dlq-source-offset'), 10);
+  const bytes = input.value ?? Buffer.alloc(0);
+  const key = input.key ? input.key.toString('utf8') : '';
+  let payload: string;
+  let encoding: DeadLetterRow['payload_encoding'];
+  try {
+    payload = strictUtf8.decode(bytes);
+    encoding = payload.includes('\u0000') ? 'base64' : 'utf8';
+  } catch {
+    encoding = 'base64';
+  }
+  if (encoding === 'base64') payload = bytes.toString('base64');
+  const positioned = Number.isInteger(partition) && partition >= 0 && Number.isInteger(offset) && offset >= 0;
+  const failedAt = Date.parse(header('dlq-timestamp'));
+  const at = Number.isFinite(failedAt) ? failedAt : input.timestamp;
+  return {
+    dlq_id: positioned ? `dlq-${sourceTopic}-${partition}-${offset}` : `dlq-${input.dlqTopic}-${shortHash(bytes.toString('base64'), 24)}`,
+    dlq_topic: input.dlqTopic,
+    stage: header('dlq-stage') || 'unknown',
+    reason: header('dlq-reason') || 'unknown',
+    detail: header('dlq-detail'),
+    source_topic: sourceTopic,
+    source_partition: positioned ? partition : -1,
+    source_offset: positioned ? offset : -1,
+    message_key: key,
+    seed_ids: positioned && SEED_KEYED_TOPICS.has(sourceTopic) && key ? [key] : [],
+    payload: payload!,
+    payload_encoding: encoding,
+    failed_at: new Date(at).toISOString().slice(0, 19).replace('T', ' '),
+    version: at,
+  };
 }

@@ -25,10 +25,31 @@ export class ConceptGraphStage {
     this.sampler = createSampler(this.graph, samplerOptions);
   }
 
-  /** Adds one seed's KCs to the graph; a seed without KCs adds nothing. Redelivery changes nothing. */
-  ingest(concepts: SeedConcepts): void {
+  /**
+   * Adds one seed's KCs to the graph; a seed without KCs adds nothing. Redelivery changes nothing.
+   * 'conflict': the seed is in the graph already with other KCs (a re-extraction with another
+   * model); the graph keeps the first extraction, since co-occurrence counts cannot be taken back.
+   */
+  ingest(concepts: SeedConcepts): 'added' | 'known' | 'empty' | 'conflict' {
     for (const kc of concepts.kcs) this.names.set(kc.kc_id, kc.name);
-    if (concepts.kcs.length > 0) this.graph.addSeed(concepts.seed_id, concepts.kcs.map((k) => k.kc_id));
+    if (concepts.kcs.length === 0) return 'empty';
+    const ids = concepts.kcs.map((k) => k.kc_id);
+    if (this.graph.hasSeed(concepts.seed_id)) {
+      try {
+        this.graph.addSeed(concepts.seed_id, ids);
+        return 'known';
+      } catch {
+        return 'conflict';
+      }
+    }
+    this.graph.addSeed(concepts.seed_id, ids);
+    return 'added';
+  }
+
+  /** A combination already in grip.pairs (found on restart): never emitted again. */
+  markEmitted(combo: Pick<Combination, 'kc_ids' | 'kc_names'>): boolean {
+    combo.kc_ids.forEach((id, i) => this.names.has(id) || this.names.set(id, combo.kc_names[i] ?? id));
+    return this.sampler.markYielded(combo.kc_ids);
   }
 
   nameOf(kcId: string): string {

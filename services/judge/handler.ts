@@ -17,6 +17,7 @@ import { canonicalJson, deterministicId, shortHash } from '../../core/util/hash.
 import type { Candidate, Verdict } from '../../schemas/generated/types.ts';
 import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
 import type { LlmClient } from '../runtime/llm.ts';
+import type { RunSettings } from '../runtime/settings.ts';
 
 export interface JudgeSettings {
   rules: JudgingRules;
@@ -32,6 +33,26 @@ export interface JudgeDeps {
   /** Model name per judge stage, for the verdict record. */
   judgeModels: Record<string, string>;
   now: () => number;
+}
+
+/** The judging rules of a settings file (`judging` and `decontamination` sections). */
+export function judgeSettingsFrom(settings: Pick<RunSettings, 'judging' | 'decontamination'>): JudgeSettings {
+  return {
+    rules: {
+      judges: JUDGE_STAGES.map((id) => ({ id, weight: settings.judging.weights[id] })),
+      problemThreshold: settings.judging.threshold,
+      order: settings.judging.order,
+      earlyExit: settings.judging.early_exit,
+    },
+    contaminationRejectWords: settings.decontamination.reject_at_words,
+  };
+}
+
+export const JUDGE_STAGES = ['judge_1', 'judge_2', 'judge_3'] as const;
+
+/** Model name per judge stage, for the verdict record. */
+export function judgeModelsFrom(settings: Pick<RunSettings, 'endpoints'>): Record<string, string> {
+  return Object.fromEntries(JUDGE_STAGES.map((j) => [j, settings.endpoints[j].model]));
 }
 
 /** Version of everything that decides a verdict: a replay with other settings makes new verdict ids. */

@@ -15,6 +15,7 @@ export type HandlerResult<T> =
 
 export const ok = <T>(value: T): HandlerResult<T> => ({ kind: 'ok', value });
 export const dlq = <T>(reason: string, detail: string): HandlerResult<T> => ({ kind: 'dlq', reason, detail });
+export const drop = <T>(reason: string): HandlerResult<T> => ({ kind: 'drop', reason });
 
 /**
  * Runs a handler body and turns a model that keeps answering badly, or a request the server

@@ -13,6 +13,8 @@ export interface OpsServerOptions {
   /** Healthy unless this returns false or throws; its detail is shown in the body. */
   health?: () => boolean | Promise<boolean>;
   registry?: Registry;
+  /** A service's own routes (seed-ingest's POST /seeds), tried first; returns true when it answered. */
+  routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 export interface OpsServer {
@@ -28,6 +30,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   const registry = options.registry ?? register;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (options.routes?.(req, res)) return;
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
       return;

@@ -33,18 +33,23 @@ afterAll(async () => {
   await admin.close();
 });
 
+/** The repository's migrations, in order (names without .sql). */
+const REPO_MIGRATIONS = fs.readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{4}_.*(?<!\.down)\.sql$/.test(f)).sort().map((f) => f.slice(0, -4));
+const NEXT = String(REPO_MIGRATIONS.length + 1).padStart(4, '0');
+
 describe('grip db migrate (real ClickHouse)', () => {
-  it('applies 0001 from scratch, then a second run is a no-op', async () => {
+  it('applies every migration from scratch, then a second run is a no-op', async () => {
     const settings = freshDatabase();
     const first = await migrate(settings);
-    expect(first.applied).toEqual(['0001_pipeline_tables']);
-    expect(await tables(settings.database)).toEqual(['candidates', 'concepts', 'pairs', 'schema_migrations', 'seeds', 'verdicts']);
+    expect(first.applied).toEqual(REPO_MIGRATIONS);
+    expect(REPO_MIGRATIONS[0]).toBe('0001_pipeline_tables');
+    expect(await tables(settings.database)).toEqual(expect.arrayContaining(['candidates', 'concepts', 'dead_letters', 'pairs', 'schema_migrations', 'seeds', 'verdicts']));
 
     const second = await migrate(settings);
     expect(second.applied).toEqual([]);
-    expect(second.current).toEqual(['0001_pipeline_tables']);
+    expect(second.current).toEqual(REPO_MIGRATIONS);
     const rs = await admin.query({ query: `SELECT count() AS n FROM ${settings.database}.schema_migrations`, format: 'JSONEachRow' });
-    expect(Number((await rs.json<{ n: string }>())[0]!.n)).toBe(1);
+    expect(Number((await rs.json<{ n: string }>())[0]!.n)).toBe(REPO_MIGRATIONS.length);
   });
 
   it('refuses to run when an applied migration file changed, naming the file', async () => {
@@ -69,25 +74,25 @@ describe('grip db migrate (real ClickHouse)', () => {
     try {
       for (const f of fs.readdirSync(MIGRATIONS_DIR)) if (f.endsWith('.sql')) fs.copyFileSync(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
       await migrate(settings, { dir });
-      fs.writeFileSync(path.join(dir, '0002_extra.sql'), '-- test\nALTER TABLE {db}.seeds ADD COLUMN note String DEFAULT \'\';\n');
-      fs.writeFileSync(path.join(dir, '0002_extra.down.sql'), 'ALTER TABLE {db}.seeds DROP COLUMN note;\n');
+      fs.writeFileSync(path.join(dir, `${NEXT}_extra.sql`), '-- test\nALTER TABLE {db}.seeds ADD COLUMN note String DEFAULT \'\';\n');
+      fs.writeFileSync(path.join(dir, `${NEXT}_extra.down.sql`), 'ALTER TABLE {db}.seeds DROP COLUMN note;\n');
       const columns = async () => {
         const rs = await admin.query({ query: `SELECT name FROM system.columns WHERE database = '${settings.database}' AND table = 'seeds'`, format: 'JSONEachRow' });
         return (await rs.json<{ name: string }>()).map((r) => r.name);
       };
-      expect((await migrate(settings, { dir })).applied).toEqual(['0002_extra']);
+      expect((await migrate(settings, { dir })).applied).toEqual([`${NEXT}_extra`]);
       expect(await columns()).toContain('note');
 
       const down = await migrate(settings, { dir, down: true });
-      expect(down.rolledBack).toEqual(['0002_extra']);
-      expect(down.current).toEqual(['0001_pipeline_tables']);
+      expect(down.rolledBack).toEqual([`${NEXT}_extra`]);
+      expect(down.current).toEqual(REPO_MIGRATIONS);
       expect(await columns()).not.toContain('note');
 
-      expect((await migrate(settings, { dir })).applied).toEqual(['0002_extra']);
+      expect((await migrate(settings, { dir })).applied).toEqual([`${NEXT}_extra`]);
       expect(await columns()).toContain('note');
 
       const all = await migrate(settings, { dir, down: true, to: '0' });
-      expect(all.rolledBack).toEqual(['0002_extra', '0001_pipeline_tables']);
+      expect(all.rolledBack).toEqual([`${NEXT}_extra`, ...[...REPO_MIGRATIONS].reverse()]);
       expect(await tables(settings.database)).toEqual(['schema_migrations']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -113,7 +118,7 @@ describe('grip db migrate (real ClickHouse)', () => {
     const out: string[] = [];
     const err: string[] = [];
     expect(await runMigrateCommand([], { config, out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(0);
-    expect(out.join('\n')).toMatch(new RegExp(`${settings.database}: applied 1, rolled back 0; current: 0001_pipeline_tables`));
+    expect(out.join('\n')).toMatch(new RegExp(`${settings.database}: applied ${REPO_MIGRATIONS.length}, rolled back 0; current: ${REPO_MIGRATIONS.join(', ')}`));
     expect(await runMigrateCommand(['--frobnicate'], { config, out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(2);
     expect(err.join('\n')).toMatch(/usage: grip db migrate/);
     expect(await runMigrateCommand(['--to', '0042'], { config, out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(1);
@@ -130,7 +135,7 @@ describe('grip db migrate (the CLI)', () => {
       spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'grip.mjs'), 'db', 'migrate'], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
     const ok = grip({ CLICKHOUSE_DATABASE: database });
     expect(ok.status, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(new RegExp(`${database}: applied 1`));
+    expect(ok.stdout).toMatch(new RegExp(`${database}: applied ${REPO_MIGRATIONS.length}`));
     const again = grip({ CLICKHOUSE_DATABASE: database });
     expect(again.stdout).toMatch(/applied 0/);
     const down = grip({ CLICKHOUSE_DATABASE: database, CLICKHOUSE_URL: 'http://127.0.0.1:1' });

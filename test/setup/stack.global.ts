@@ -4,10 +4,18 @@
  * that this setup started, so a developer's already-running stack stays up.
  * GRIP_KEEP_STACK=1 skips the teardown (leave everything running after the tests).
  */
+import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../services/runtime/config.ts';
 import { describeStackError, stackDown, stackUp } from '../../deploy/local/stack.ts';
 
-export default async function setup(): Promise<() => Promise<void>> {
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Stack components this setup started (empty: a developer's stack was already running). */
+    stackStartedHere: string[];
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const config = loadConfig();
   const t0 = Date.now();
   let started: Awaited<ReturnType<typeof stackUp>>['started'];
@@ -16,6 +24,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   } catch (err) {
     throw new Error(`local stack did not come up: ${describeStackError(err)}`);
   }
+  project.provide('stackStartedHere', started);
   process.stderr.write(
     `[stack] ready in ${((Date.now() - t0) / 1000).toFixed(1)} s` +
       (started.length ? ` (started here: ${started.join(', ')})` : ' (already running)') + '\n',

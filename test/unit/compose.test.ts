@@ -7,10 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULTS, ENV_VARS, loadConfig, REPO_ROOT } from '../../services/runtime/config.ts';
+import { DASHBOARD_FILE, dashboardJson, GRAFANA_PARAMS } from '../../deploy/grafana/build-dashboard.ts';
+import { readQueries, renderQuery, tablesOf, type QueryName } from '../../services/analytics/queries.ts';
+import { DEFAULT_SERVICE_PORTS, DEFAULTS, ENV_VARS, loadConfig, REPO_ROOT, SERVICE_NAMES } from '../../services/runtime/config.ts';
 
 interface ComposeService {
   image?: string;
+  command?: string[];
+  depends_on?: string[];
   ports?: string[];
   environment?: Record<string, string>;
   profiles?: string[];
@@ -43,7 +47,7 @@ const projectServices = Object.entries(services).filter(([name]) => name.startsW
 
 describe('docker-compose.yml', () => {
   it('declares the stack components, Prometheus, Grafana and the project services, each with an image', () => {
-    for (const name of ['kafka', 'registry', 'clickhouse', 'llm', 'embeddings', 'prometheus', 'grafana', 'grip-services']) {
+    for (const name of ['kafka', 'registry', 'clickhouse', 'llm', 'embeddings', 'prometheus', 'grafana', ...SERVICE_NAMES.map((n) => `grip-${n}`)]) {
       expect(services[name], `service ${name}`).toBeDefined();
       expect(services[name]?.image, `image of ${name}`).toMatch(/^[\w./-]+:[\w.-]+$/);
     }
@@ -108,12 +112,25 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('mounts a Prometheus config that parses and scrapes the model servers and the project services', () => {
+  it('runs one container per project service, all from one image, in the pipeline profile', () => {
+    const images = new Set(projectServices.map(([, service]) => service.image));
+    expect(images.size, 'one image for every project service').toBe(1);
+    expect(projectServices.map(([name]) => name).sort()).toEqual(SERVICE_NAMES.map((n) => `grip-${n}`).sort());
+    for (const [name, service] of projectServices) {
+      expect(service.profiles, `${name} profiles`).toEqual(['pipeline']);
+      expect(service.command?.join(' '), `${name} command`).toBe(`node bin/grip.mjs services run ${name.slice('grip-'.length)}`);
+      // The ops server must listen beyond loopback inside a container, or Prometheus cannot scrape it.
+      expect(loadConfig(service.environment ?? {}).services.host, `${name} GRIP_SERVICES_HOST`).toBe('0.0.0.0');
+    }
+    expect(portMappings(services['grip-dashboard'] as ComposeService)).toContainEqual({ host: DEFAULT_SERVICE_PORTS.dashboard, container: DEFAULT_SERVICE_PORTS.dashboard });
+  });
+
+  it('mounts a Prometheus config that parses and scrapes the model servers and every project service on its port', () => {
     const mount = services.prometheus?.volumes?.find((v) => v.includes('prometheus.yml'));
     expect(mount).toBeDefined();
     const file = path.join(REPO_ROOT, (mount as string).split(':')[0] as string);
     const prom = parse(fs.readFileSync(file, 'utf8')) as {
-      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+      scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[]; labels?: Record<string, string> }[] }[];
     };
     const jobs = prom.scrape_configs.map((j) => j.job_name);
     expect(jobs).toEqual(expect.arrayContaining(['llm', 'embeddings', 'grip-services']));
@@ -123,5 +140,75 @@ describe('docker-compose.yml', () => {
         expect(services[host], `${job.job_name} target ${target} is a compose service`).toBeDefined();
       }
     }
+    const grip = prom.scrape_configs.find((j) => j.job_name === 'grip-services')!;
+    expect(grip.metrics_path ?? '/metrics').toBe('/metrics');
+    const targets = grip.static_configs.flatMap((s) => s.targets.map((t) => ({ target: t, service: s.labels?.service })));
+    for (const [name, port] of Object.entries(DEFAULT_SERVICE_PORTS)) {
+      expect(targets, `${name} scraped on its port`).toContainEqual({ target: `grip-${name}:${port}`, service: name });
+    }
+  });
+});
+
+describe('deploy/grafana provisioning', () => {
+  const grafana = services.grafana as ComposeService;
+  const mounted = (suffix: string) => {
+    const mount = grafana.volumes?.find((v) => v.split(':')[1] === suffix);
+    expect(mount, `grafana mounts ${suffix}`).toBeDefined();
+    return path.join(REPO_ROOT, (mount as string).split(':')[0] as string);
+  };
+
+  it('is mounted into Grafana, with the ClickHouse plugin installed', () => {
+    expect(grafana.environment?.GF_INSTALL_PLUGINS).toContain('grafana-clickhouse-datasource');
+    expect(fs.existsSync(path.join(mounted('/etc/grafana/provisioning'), 'datasources'))).toBe(true);
+    expect(fs.existsSync(mounted('/var/lib/grafana/dashboards'))).toBe(true);
+  });
+
+  it('declares a Prometheus and a ClickHouse data source that point at compose services', () => {
+    const dir = path.join(mounted('/etc/grafana/provisioning'), 'datasources');
+    const sources = fs
+      .readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .flatMap((f) => (parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { datasources: Array<Record<string, any>> }).datasources);
+    const prom = sources.find((d) => d.type === 'prometheus');
+    const ch = sources.find((d) => d.type === 'grafana-clickhouse-datasource');
+    expect(prom?.url).toBe('http://prometheus:9090');
+    expect(ch?.uid).toBe('grip-clickhouse');
+    expect(services[ch?.jsonData.host], 'ClickHouse host is a compose service').toBeDefined();
+    expect(portMappings(services[ch?.jsonData.host] as ComposeService).map((m) => m.container)).toContain(ch?.jsonData.port);
+    expect(ch?.jsonData.protocol).toBe('http');
+    expect(ch?.jsonData.defaultDatabase).toBe(projectServices[0]![1].environment?.CLICKHOUSE_DATABASE);
+    const providers = parse(fs.readFileSync(path.join(mounted('/etc/grafana/provisioning'), 'dashboards', 'dashboards.yml'), 'utf8')) as { providers: Array<{ options: { path: string } }> };
+    expect(providers.providers[0]!.options.path).toBe('/var/lib/grafana/dashboards');
+  });
+
+  it('ships the dashboard generated from the analytics SQL (rerun deploy/grafana/build-dashboard.ts if this fails)', () => {
+    expect(fs.readFileSync(DASHBOARD_FILE, 'utf8')).toBe(dashboardJson());
+    expect(path.dirname(DASHBOARD_FILE)).toBe(mounted('/var/lib/grafana/dashboards'));
+  });
+
+  it('gives every panel SQL that names only tables the migrations create, read with FINAL, in the compose database', () => {
+    const migrations = fs.readdirSync(path.join(REPO_ROOT, 'deploy', 'clickhouse')).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f));
+    const created = new Set(migrations.flatMap((f) => [...fs.readFileSync(path.join(REPO_ROOT, 'deploy', 'clickhouse', f), 'utf8').matchAll(/CREATE TABLE IF NOT EXISTS \{db\}\.(\w+)/g)].map((m) => m[1])));
+    const dashboard = JSON.parse(fs.readFileSync(DASHBOARD_FILE, 'utf8')) as { panels: Array<{ title: string; datasource: { uid: string }; targets: Array<{ rawSql: string; datasource: { uid: string } }> }> };
+    expect(dashboard.panels.length).toBe(8);
+    for (const panel of dashboard.panels) {
+      expect(panel.datasource.uid, panel.title).toBe('grip-clickhouse');
+      for (const target of panel.targets) {
+        const tables = [...target.rawSql.matchAll(/\b(\w+)\.(\w+)(\s+FINAL)?/g)].filter((m) => m[1] === GRAFANA_PARAMS.db);
+        expect(tables.length, `${panel.title} reads a table`).toBeGreaterThan(0);
+        for (const [, , table, final] of tables) {
+          expect(created.has(table!), `${panel.title}: table ${table} exists in the migrations`).toBe(true);
+          expect(final, `${panel.title}: ${table} read with FINAL`).toBeDefined();
+        }
+        expect(target.rawSql, `${panel.title}: no placeholder left`).not.toMatch(/\{[a-z_]+\}/);
+      }
+    }
+  });
+
+  it('uses the analytics queries verbatim (same SQL as grip report --from clickhouse)', () => {
+    const queries = readQueries();
+    const dashboard = JSON.parse(fs.readFileSync(DASHBOARD_FILE, 'utf8')) as { panels: Array<{ targets: Array<{ rawSql: string }> }> };
+    const rendered = new Set((Object.keys(queries) as QueryName[]).filter((q) => !q.startsWith('backfill')).map((q) => (tablesOf(queries[q]).length ? renderQuery(q, queries[q], GRAFANA_PARAMS) : '')));
+    for (const panel of dashboard.panels) for (const t of panel.targets) expect(rendered.has(t.rawSql)).toBe(true);
   });
 });

@@ -49,6 +49,8 @@ export interface StageOptions<In, Out> {
   inputTopic: string;
   groupId: string;
   handler: StageHandler<In, Out>;
+  /** Turns a record into the handler's input. Default: the serde's Avro decode of the input topic. */
+  decode?: (record: InRecord) => Promise<In>;
   /** Where ok values go; a stage without one (a sink) only has side effects. */
   outputTopic?: string;
   /** Default: the DLQ declared for the input topic in schemas/topics.yaml. */
@@ -137,7 +139,7 @@ export async function runStage<In, Out>(options: StageOptions<In, Out>): Promise
     for (let attempt = 0; ; attempt++) {
       if (crashError !== undefined) throw new Error(`stage ${stage} crashed; message not handled`);
       try {
-        const value = (await options.serde.decode(options.inputTopic, record.value)) as In;
+        const value = options.decode ? await options.decode(record) : ((await options.serde.decode(options.inputTopic, record.value)) as In);
         const result = await options.handler(value, { stage, record, attempt });
         return await routeResult(record, result);
       } catch (error) {

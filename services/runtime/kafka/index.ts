@@ -7,3 +7,4 @@ export { runStage, type StageHandle, type StageOptions, type StageContext, type 
 export { classifyError, DecodeError, NonRetriableError, RetriableError, type ErrorClass } from './errors.ts';
 export { dlqRecord, DLQ_HEADERS } from './dlq.ts';
 export { OffsetTracker } from './offsets.ts';
+export { readLog, type LogReader, type LogReaderOptions } from './log-reader.ts';

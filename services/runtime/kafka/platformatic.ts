@@ -114,20 +114,32 @@ function toMessage(r: OutRecord) {
 class PlatformaticConsumer implements ConsumerPort {
   private ended = false;
   private failure: Error | undefined;
+  /** Callers of nextBatches waiting for data (or an error, the end, an abort). */
+  private waiters: Array<() => void> = [];
 
   private constructor(
     private readonly consumer: Consumer,
     private readonly stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>,
     private readonly maxRecords: number,
   ) {
+    const wake = () => this.waiters.splice(0).forEach((resolve) => resolve());
+    // One 'readable' listener for the consumer's whole life. Node sets a paused stream's
+    // readableFlowing back to null when its last 'readable' listener goes, and the client's fetch
+    // loop stops for good when it finds readableFlowing null ("nobody is consuming"): with a
+    // listener added per wait, a fetch that came between two waits ended all consumption (seen:
+    // records produced after the first batch were never delivered).
+    stream.on('readable', wake);
     stream.on('error', (error) => {
       this.failure = error;
+      wake();
     });
     stream.on('close', () => {
       this.ended = true;
+      wake();
     });
     stream.on('end', () => {
       this.ended = true;
+      wake();
     });
   }
 
@@ -169,15 +181,11 @@ class PlatformaticConsumer implements ConsumerPort {
   private waitForData(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        this.stream.off('readable', done);
-        this.stream.off('error', done);
-        this.stream.off('close', done);
         signal?.removeEventListener('abort', done);
+        this.waiters = this.waiters.filter((w) => w !== done);
         resolve();
       };
-      this.stream.once('readable', done);
-      this.stream.once('error', done);
-      this.stream.once('close', done);
+      this.waiters.push(done);
       signal?.addEventListener('abort', done, { once: true });
     });
   }

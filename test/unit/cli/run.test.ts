@@ -10,13 +10,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runPipeline, RunError } from '../../../cli/run/pipeline.ts';
 import { createProgress } from '../../../cli/run/progress.ts';
 import { readSeedFile, SeedFileError } from '../../../cli/run/seeds-file.ts';
-import { parseRunFile, resolveRunSettings, SettingsError } from '../../../cli/run/settings.ts';
+import { parseRunFile, resolveRunSettings, SettingsError } from '../../../services/runtime/settings.ts';
 import { loadConfig, REPO_ROOT } from '../../../services/runtime/config.ts';
-import { shortHash } from '../../../core/util/hash.ts';
+import { answerGripPrompt } from '../../fixtures/grip-answers.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '../../fixtures/openai-server.ts';
 
 const MATH_TRAIN = path.join(REPO_ROOT, '..', 'shared', 'data', 'math', 'train.jsonl');
-const POOL = ['distance formula', 'pythagorean theorem', 'circle equation', 'quadratic formula', 'vieta formulas', 'discriminant', 'completing the square', 'slope of a line'];
 
 let servers: FakeOpenAI[] = [];
 afterEach(async () => {
@@ -29,23 +28,7 @@ async function scriptedServer(opts: { failAfter?: number } = {}): Promise<FakeOp
   const server = await startFakeOpenAI({
     reply: (body, i) => {
       if (opts.failAfter !== undefined && i >= opts.failAfter) return { status: 503 };
-      const prompt = (body as any).response_format.json_schema.name as string;
-      const text = body.messages.at(-1)!.content;
-      const h = parseInt(shortHash(text, 8), 16);
-      const answer = (() => {
-        switch (prompt) {
-          case 'kc_extraction': return { kcs: [POOL[h % 8], POOL[(h + 1) % 8], POOL[(h + 3) % 8]] };
-          case 'kc_filter': return { decisions: [{ kc: POOL[(h + 3) % 8], keep: h % 5 !== 0, reason: 'too specific' }] };
-          case 'synonym_check': return { same: false, representative: '' };
-          case 'problem_synthesis': return { problem: `Problem ${shortHash(text, 10)}: find the value of x where a circle of radius ${h % 97} meets the line y = ${h % 13}x + ${h % 7}.` };
-          case 'difficulty_rating': return { difficulty: ['easy', 'medium', 'hard'][h % 3], reason: '' };
-          case 'solution': return { solution: `Substitute and solve: \\boxed{${h % 11}}`, final_answer: String(h % 11) };
-          case 'problem_judgement': return { score: h % 4 === 0 ? 4 : 10, reason: '' };
-          case 'solution_judgement': return { vote: h % 7 === 0 ? 0 : 1, reason: '' };
-          default: throw new Error(`unexpected prompt ${prompt}`);
-        }
-      })();
-      return { content: JSON.stringify(answer) };
+      return answerGripPrompt(body);
     },
   });
   servers.push(server);
@@ -196,7 +179,7 @@ describe('accepted.parquet', () => {
 
 describe('examples/grip.yaml', () => {
   it('parses, and spells out the defaults', async () => {
-    const { readRunFile } = await import('../../../cli/run/settings.ts');
+    const { readRunFile } = await import('../../../services/runtime/settings.ts');
     const file = readRunFile(path.join(REPO_ROOT, 'examples', 'grip.yaml'));
     expect(file).toEqual(parseRunFile({}));
   });

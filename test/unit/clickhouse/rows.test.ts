@@ -33,8 +33,8 @@ const TOPICS = Object.keys(TOPIC_TABLES) as SinkTopic[];
 describe('row mappers: every example message', () => {
   const columns = tableColumns();
 
-  it('the migrations declare one table per topic (and the dead letters table)', () => {
-    expect([...columns.keys()].filter((t) => t !== 'dead_letters').sort()).toEqual(Object.values(TOPIC_TABLES).sort());
+  it('the migrations declare a table for every topic, and the dead letters table', () => {
+    for (const table of [...Object.values(TOPIC_TABLES), 'dead_letters']) expect([...columns.keys()], table).toContain(table);
   });
 
   for (const topic of TOPICS) {

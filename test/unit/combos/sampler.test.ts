@@ -290,3 +290,24 @@ describe('createSampler: louvain (our extension)', () => {
     expect(hasNew(eager.next(3000))).toBe(true);
   });
 });
+
+describe('markYielded: combinations found in the output log are never yielded again', () => {
+  it('a second sampler told what the first yielded drains exactly the rest (property)', () => {
+    fc.assert(
+      fc.property(seedsArb, fc.integer(), fc.integer({ min: 0, max: 30 }), (seeds, seed, firstCount) => {
+        const g = buildGraph(seeds);
+        const reference = createSampler(g, { seed, quotas: ALL, missLimit: 16 });
+        const all = keysOf(drain((n) => reference.next(n)));
+        const first = createSampler(g, { seed, quotas: ALL, missLimit: 16 }).next(firstCount);
+        const restarted = createSampler(g, { seed, quotas: ALL, missLimit: 16 });
+        for (const c of first) expect(restarted.markYielded([...c.kcIds].reverse())).toBe(true);
+        if (first.length > 0) expect(restarted.markYielded(first[0]!.kcIds)).toBe(false);
+        const rest = drain((n) => restarted.next(n));
+        const restKeys = keysOf(rest);
+        for (const c of first) expect(restKeys.has(c.key)).toBe(false);
+        expect(new Set([...keysOf(first), ...restKeys])).toEqual(all);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * `grip run` settings: a YAML file (--config) validated strictly, then command-line flags on top.
+ * Pipeline settings (`grip run --config`, and the services' GRIP_CONFIG): a YAML file (--config) validated strictly, then command-line flags on top.
  * Errors name the field, what was expected and what was given, before any model is called.
  * Connection defaults come from the one config module (services/runtime/config.ts).
  */
@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { RELATIONS } from '../../core/combos/index.ts';
-import { DEFAULTS, LLM_STAGES, type GripConfig, type LlmEndpoint, type LlmStage } from '../../services/runtime/config.ts';
-import { defaultBenchmarks, type BenchmarkSpec } from '../../services/runtime/benchmarks.ts';
+import { DEFAULTS, LLM_STAGES, type GripConfig, type LlmEndpoint, type LlmStage } from './config.ts';
+import { defaultBenchmarks, type BenchmarkSpec } from './benchmarks.ts';
 
 const endpoint = z.strictObject({
   base_url: z.url({ protocol: /^https?$/ }).optional(),
@@ -49,6 +49,15 @@ export const runFileSchema = z.strictObject({
     })
     .default({ reject_at_words: 13 }),
   dedup: z.strictObject({ threshold: unit.default(0.8) }).default({ threshold: 0.8 }),
+  // Only the Kafka services read this section (`grip run` synthesizes `combinations` in one go).
+  services: z
+    .strictObject({
+      // concept-graph: new combinations sampled after each seed's concepts arrive...
+      combinations_per_seed: z.number().int().min(0).default(5),
+      // ...until this many were emitted in all (counted from grip.pairs, across restarts); 0: no limit.
+      max_combinations: z.number().int().min(0).default(0),
+    })
+    .default({ combinations_per_seed: 5, max_combinations: 0 }),
 });
 
 export type RunFile = z.infer<typeof runFileSchema>;

@@ -1,0 +1,18 @@
+/** Child process of bench/pipeline/endpoint.ts: argv = latencyMs slots. */
+import { answerGripPrompt } from '../../test/fixtures/grip-answers.ts';
+import { startFakeOpenAI } from '../../test/fixtures/openai-server.ts';
+
+const [latencyMs, slots] = process.argv.slice(2).map(Number);
+try {
+  const server = await startFakeOpenAI({ reply: (body) => answerGripPrompt(body), latencyMs, slots });
+  const shutdown = () => void server.close().finally(() => process.exit(0));
+  process.on('SIGTERM', shutdown);
+  process.on('disconnect', shutdown); // the parent died or let go: do not linger
+  process.on('message', (m) => {
+    if (m === 'stats') process.send?.({ kind: 'stats', requests: server.requests.length, maxInFlight: server.maxInFlight, busyMs: server.busyMs });
+  });
+  process.send?.({ kind: 'ready', baseUrl: server.baseUrl });
+} catch (error) {
+  process.send?.({ kind: 'error', message: error instanceof Error ? error.message : String(error) });
+  process.exit(1);
+}

@@ -1,0 +1,101 @@
+/**
+ * Counts and times the HTTP requests an LlmClient sends, through the client's injectable fetch:
+ * a request counts when its response arrives, and the rate is completed requests over the time from
+ * the first request sent to the last response received. The capacity phase and the pipeline phase
+ * are measured by the same meter, so their ratio compares like with like.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+export interface RateFigures {
+  requests: number;
+  failed: number;
+  seconds: number;
+  rps: number;
+  /** Mean time from sending a request to its response (includes waiting in the endpoint's queue). */
+  mean_latency_ms: number;
+}
+
+export class RequestMeter {
+  private first = Infinity;
+  private last = -Infinity;
+  private completed = 0;
+  private failures = 0;
+  private latencySum = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+
+  constructor(private readonly clock: () => number = () => performance.now()) {}
+
+  /** A fetch that records every request, for LlmClientOptions.fetch. */
+  wrap(inner: typeof fetch = fetch): typeof fetch {
+    return async (input, init) => {
+      const started = this.clock();
+      this.first = Math.min(this.first, started);
+      this.inFlight++;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      try {
+        const response = await inner(input, init);
+        if (response.ok) this.completed++;
+        else this.failures++;
+        return response;
+      } catch (error) {
+        this.failures++;
+        throw error;
+      } finally {
+        this.inFlight--;
+        const ended = this.clock();
+        this.last = Math.max(this.last, ended);
+        this.latencySum += ended - started;
+      }
+    };
+  }
+
+  /** First request sent, in the clock's milliseconds (Infinity before any). */
+  get firstAt(): number {
+    return this.first;
+  }
+
+  figures(): RateFigures {
+    const sent = this.completed + this.failures;
+    const seconds = sent === 0 ? 0 : (this.last - this.first) / 1000;
+    return {
+      requests: this.completed,
+      failed: this.failures,
+      seconds: round(seconds),
+      rps: seconds > 0 ? round(this.completed / seconds) : 0,
+      mean_latency_ms: sent === 0 ? 0 : round(this.latencySum / sent),
+    };
+  }
+}
+
+export function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/**
+ * CPU time of this process and its event-loop delay over a phase: when the loop is late, the
+ * process (not the endpoint, not Kafka) is what holds requests back.
+ */
+export function cpuProbe(): { stop(): { cpu_seconds: number; cpu_cores_used: number; event_loop_lag_p99_ms: number; event_loop_lag_mean_ms: number } } {
+  const resolutionMs = 10;
+  const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
+  histogram.enable();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  return {
+    stop() {
+      histogram.disable();
+      const cpu = process.cpuUsage(cpu0);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      const wall = (performance.now() - t0) / 1000;
+      return {
+        cpu_seconds: round(cpuSeconds),
+        cpu_cores_used: wall > 0 ? round(cpuSeconds / wall) : 0,
+        // the histogram's samples include the sampling interval itself: lag is what exceeds it
+        event_loop_lag_p99_ms: round(Math.max(0, histogram.percentile(99) / 1e6 - resolutionMs)),
+        event_loop_lag_mean_ms: round(Math.max(0, histogram.mean / 1e6 - resolutionMs)),
+      };
+    },
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * The streaming pipeline's commands: `grip services up|down|status|run`, `grip seed add`,
+ * `grip replay`, `grip dlq list|replay`. Thin edges over services/ and the shared runtime.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, SERVICE_NAMES, type GripConfig, type ServiceName } from '../../services/runtime/config.ts';
+import { consumerGroupsOf, PIPELINE_SERVICES, starterOf, type PipelineService } from '../../services/index.ts';
+import { connectKafka, jsonLogger, runService } from '../../services/runtime/service.ts';
+import { publishSeeds } from '../../services/seed-ingest/publish.ts';
+import { readRunFile } from '../../services/runtime/settings.ts';
+import { listDeadLetters, replayDeadLetters } from './dlq.ts';
+import { serviceState, ServicesError, startService, stopService } from './manager.ts';
+
+const integer = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
+  return n;
+};
+
+function serviceList(only: string | undefined, all: readonly ServiceName[]): ServiceName[] {
+  if (!only) return [...all];
+  const names = only.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (!all.includes(n as ServiceName)) throw new ServicesError(`--only: unknown service "${n}" (services: ${all.join(', ')})`);
+  return names as ServiceName[];
+}
+
+/** The services `up` starts: the pipeline's, plus the dashboard once it exists in this checkout. */
+function managedServices(): ServiceName[] {
+  return SERVICE_NAMES.filter((n) => n !== 'dashboard' || fs.existsSync(new URL('../../services/dashboard/main.ts', import.meta.url)));
+}
+
+function checkSettingsFile(file: string | undefined): void {
+  if (file) readRunFile(file); // validated before any process starts: errors name the field
+}
+
+async function runOne(name: ServiceName): Promise<void> {
+  if (name === 'dashboard') {
+    // The dashboard's entry point serves until SIGTERM / SIGINT, and exits itself.
+    await import('../../services/dashboard/main.ts');
+    return;
+  }
+  const handle = await runService(name, await starterOf(name as PipelineService));
+  await handle.done;
+}
+
+export function registerPipelineCommands(program: Command): void {
+  const services = program.command('services').description('run the pipeline as local services (one process each)');
+
+  services
+    .command('up')
+    .description('start every service that is not running, in the background; waits until each is healthy')
+    .option('--config <file>', 'settings file (YAML, as `grip run --config`) for the services')
+    .option('--only <names>', 'comma-separated services to start')
+    .action(async (o) => {
+      checkSettingsFile(o.config);
+      const config = loadConfig();
+      for (const name of serviceList(o.only, managedServices())) {
+        const { started, record } = await startService(config, name, { settingsFile: o.config });
+        process.stdout.write(`${name.padEnd(18)} ${started ? 'started' : 'running'}  pid ${record.pid}  ${record.url}  log ${record.log}\n`);
+      }
+    });
+
+  services
+    .command('down')
+    .description('stop the services started by `up` (SIGTERM: each drains, commits and disconnects)')
+    .option('--only <names>', 'comma-separated services to stop')
+    .action(async (o) => {
+      const config = loadConfig();
+      // Upstream first, so that downstream stages can drain what was already produced.
+      for (const name of serviceList(o.only, managedServices())) {
+        const stopped = await stopService(config, name);
+        process.stdout.write(`${name.padEnd(18)} ${stopped ? 'stopped' : 'not running'}\n`);
+      }
+    });
+
+  services
+    .command('status')
+    .description('which services run, and whether they answer /healthz')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const config = loadConfig();
+      const states = await Promise.all(managedServices().map((name) => serviceState(config, name)));
+      if (o.json) {
+        const out = Object.fromEntries(states.map((s) => [s.name, { running: s.running, healthy: s.healthy, pid: s.running ? s.record!.pid : null, url: s.record?.url ?? `http://${config.services.host}:${config.services.ports[s.name]}`, log: s.record?.log ?? null }]));
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      } else {
+        for (const s of states) {
+          const what = !s.running ? 'stopped' : s.healthy ? 'healthy' : 'unhealthy';
+          process.stdout.write(`${s.name.padEnd(18)} ${what.padEnd(9)} ${s.running ? `pid ${s.record!.pid}  ${s.record!.url}` : ''}\n`);
+        }
+      }
+      if (states.some((s) => s.running && !s.healthy)) process.exitCode = 1;
+    });
+
+  services
+    .command('run')
+    .description('run one service in the foreground (what `up` starts; containers run this)')
+    .argument('<name>', `one of: ${SERVICE_NAMES.join(', ')}`)
+    .action(async (name: string) => {
+      if (!SERVICE_NAMES.includes(name as ServiceName)) throw new ServicesError(`unknown service "${name}" (services: ${SERVICE_NAMES.join(', ')})`);
+      await runOne(name as ServiceName);
+    });
+
+  program
+    .command('seed')
+    .description('seeds')
+    .command('add')
+    .description('send the seeds of a JSONL file to grip.seeds (bad lines go to grip.seeds.dlq with the reason)')
+    .argument('<file>', 'JSONL file, one seed per line')
+    .option('--problem-field <name>', 'field holding the problem', 'problem')
+    .option('--solution-field <name>', 'field holding the solution', 'solution')
+    .option('--id-field <name>', 'field holding the seed id')
+    .option('--limit <n>', 'send only the first N lines', integer('--limit'))
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, o) => {
+      if (!fs.existsSync(file)) throw new ServicesError(`${file}: no such seed file`);
+      let body: Buffer = fs.readFileSync(file);
+      if (o.limit !== undefined) body = firstLines(body, o.limit);
+      const config = loadConfig();
+      const { transport, serde } = await connectKafka(config, jsonLogger('seed-add'), 3);
+      const producer = transport.producer();
+      try {
+        const result = await publishSeeds(body, { producer, serde, fields: { problem: o.problemField, solution: o.solutionField, id: o.idField }, source: path.basename(file) });
+        if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        else {
+          for (const r of result.rejected) process.stderr.write(`${file}:${r.line}: ${r.message} (${r.reason}; sent to grip.seeds.dlq)\n`);
+          process.stdout.write(`sent ${result.accepted} seeds to grip.seeds (${result.duplicates} duplicate lines sent once, ${result.rejected.length} rejected lines to grip.seeds.dlq)\n`);
+        }
+      } finally {
+        await producer.close();
+      }
+    });
+
+  program
+    .command('replay')
+    .description("reprocess a stage's input from an offset or a time (the stage is stopped, rewound and started again)")
+    .requiredOption('--stage <name>', `one of: ${PIPELINE_SERVICES.filter((s) => s !== 'seed-ingest').join(', ')}`)
+    .addOption(new Option('--from-offset <n>', 'rewind every partition of the input topic to this offset').argParser(integer('--from-offset')).conflicts('fromTime'))
+    .addOption(new Option('--from-time <time>', 'rewind to the first message at or after this time (ISO 8601 or ms since the epoch)').conflicts('fromOffset'))
+    .option('--config <file>', 'settings file for the restarted stage (e.g. another judging threshold)')
+    .action(async (o) => {
+      const stage = o.stage as PipelineService;
+      if (!PIPELINE_SERVICES.includes(stage)) throw new ServicesError(`--stage: unknown stage "${o.stage}" (stages: ${PIPELINE_SERVICES.join(', ')})`);
+      if (stage === 'seed-ingest') throw new ServicesError('seed-ingest reads no topic: send the seeds again with `grip seed add`');
+      if (o.fromOffset === undefined && o.fromTime === undefined) throw new ServicesError('give --from-offset N or --from-time T');
+      const target = o.fromOffset !== undefined ? { offset: BigInt(o.fromOffset) } : { timestamp: parseTime(o.fromTime) };
+      checkSettingsFile(o.config);
+      const config = loadConfig();
+      const before = await serviceState(config, stage);
+      if (before.running) {
+        process.stdout.write(`stopping ${stage} (pid ${before.record!.pid})\n`);
+        await stopService(config, stage);
+      }
+      const { transport } = await connectKafka(config, jsonLogger('replay'), 3);
+      const admin = transport.admin();
+      try {
+        for (const { groupId, topic } of consumerGroupsOf(stage)) {
+          let set;
+          try {
+            set = await admin.resetGroupOffsets(groupId, topic, target);
+          } catch (error) {
+            throw new ServicesError(`cannot rewind group ${groupId} on ${topic}: ${(error as Error).message}. Is ${stage} still running elsewhere? Stop every instance first.`);
+          }
+          process.stdout.write(`${groupId} on ${topic}: ${set.map((s) => `p${s.partition}@${s.offset}`).join(' ')}\n`);
+        }
+      } finally {
+        await admin.close();
+      }
+      if (before.running || o.config) {
+        const { record } = await startService(config, stage, { settingsFile: o.config ?? before.record?.settings_file ?? undefined });
+        process.stdout.write(`started ${stage} (pid ${record.pid}); it reprocesses from there\n`);
+      } else {
+        process.stdout.write(`${stage} was not running: start it (grip services up --only ${stage}) to reprocess\n`);
+      }
+    });
+
+  const dlq = program.command('dlq').description('dead-letter queues');
+  dlq
+    .command('list')
+    .description('dead letters of every stage (or one), with their reasons')
+    .option('--stage <name>', 'only this stage')
+    .option('--json', 'print JSON lines')
+    .action(async (o) => {
+      const config = loadConfig();
+      const letters = await listDeadLetters(config, { stage: o.stage });
+      for (const l of letters) {
+        if (o.json) process.stdout.write(`${JSON.stringify(l)}\n`);
+        else process.stdout.write(`${l.dlq_topic}@${l.partition}:${l.offset}  ${l.stage.padEnd(17)} ${l.reason.padEnd(22)} key=${l.key}  ${l.detail.slice(0, 160)}\n`);
+      }
+      if (!o.json) process.stdout.write(`${letters.length} dead letters\n`);
+    });
+  dlq
+    .command('replay')
+    .description('send dead letters back to the topic they failed on (seed-ingest rejects are checked again)')
+    .option('--stage <name>', 'only this stage')
+    .option('--reason <reason>', 'only this reason')
+    .action(async (o) => {
+      const config: GripConfig = loadConfig();
+      const result = await replayDeadLetters(config, { stage: o.stage, reason: o.reason });
+      process.stdout.write(`replayed ${result.replayed} dead letters (${result.seedsAccepted} seed lines accepted, ${result.seedsRejected} rejected again)\n`);
+    });
+}
+
+function firstLines(body: Buffer, n: number): Buffer {
+  let end = 0;
+  for (let i = 0; i < n; i++) {
+    const next = body.indexOf(0x0a, end);
+    if (next === -1) return body;
+    end = next + 1;
+  }
+  return body.subarray(0, end);
+}
+
+function parseTime(value: string): number {
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new ServicesError(`--from-time: expected ISO 8601 (2026-12-02T10:00:00Z) or milliseconds, got "${value}"`);
+  return ms;
+}

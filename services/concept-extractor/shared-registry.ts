@@ -1,0 +1,143 @@
+/**
+ * The KC registry shared by every concept-extractor instance, through the log `grip.kc-registry`.
+ *
+ * Why a log: the registry must survive restarts and give every instance the same KC ids for the
+ * same concepts. Each instance keeps the whole registry in memory as a fold over the log: it reads
+ * the log from the start when it starts, then follows it. To add a name it is not sure of, an
+ * instance DECIDES against its current view (embedding search plus the LLM synonym check, the
+ * expensive part, done concurrently by many instances), APPENDS the decision to the log, and takes
+ * its answer from APPLYING the log in order once it reads its own entry back. The log has one
+ * partition, so every instance applies the same entries in the same order and reaches the same
+ * registry (KcRegistry.apply is deterministic given the decision). Two instances that decide about
+ * near-synonyms at the same moment are reconciled by the order: a name at or above the merge
+ * threshold of a cluster founded just before it joins that cluster; a synonym-band answer about a
+ * cluster the proposer had not seen counts as "not the same" (a possible near-duplicate KC, never a
+ * wrong merge). With one instance there are no such races and the result equals the in-process
+ * registry of `grip run`.
+ *
+ * Names already known by their spelling need no entry: every instance resolves them alike.
+ */
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { KcAddInput, KcAddResult, KcDecision, KcRegistry } from '../../core/concepts/index.ts';
+import type { KcRegistryEntry } from '../../schemas/generated/types.ts';
+import { readLog, RetriableError, type KafkaTransport, type LogReader, type ProducerPort, type Serde } from '../runtime/kafka/index.ts';
+
+export const KC_REGISTRY_TOPIC = 'grip.kc-registry';
+
+export interface SharedKcRegistryDeps {
+  transport: KafkaTransport;
+  serde: Serde;
+  producer: ProducerPort;
+  embeddingsModel: string;
+  /** Batch embedding of names (the registry's own `embed` is used for single names). */
+  embed: (names: string[]) => Promise<ArrayLike<number>[]>;
+  now?: () => number;
+  /** How long an add waits to read its own entry back before it fails (retriable). Default 60 s. */
+  readBackTimeoutMs?: number;
+}
+
+export class SharedKcRegistry {
+  private reader: LogReader | undefined;
+  private readonly waiting = new Map<string, (result: KcAddResult) => void>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly proposer = `${os.hostname()}:${process.pid}`;
+  private applied = 0;
+  /** Entries of another embeddings model. */
+  skipped = 0;
+
+  constructor(
+    readonly registry: KcRegistry,
+    private readonly deps: SharedKcRegistryDeps,
+  ) {}
+
+  /** Rebuilds the registry from the log and keeps following it. Resolves once caught up. */
+  async start(): Promise<void> {
+    this.reader = await readLog<KcRegistryEntry>({
+      transport: this.deps.transport,
+      serde: this.deps.serde,
+      topic: KC_REGISTRY_TOPIC,
+      name: 'kc-registry',
+      follow: true,
+      onValue: (entry) => this.applyEntry(entry),
+    });
+    await this.reader.caughtUp;
+  }
+
+  async stop(): Promise<void> {
+    await this.reader?.stop();
+  }
+
+  /** Entries applied from the log since start (including the rebuild). */
+  get entriesApplied(): number {
+    return this.applied;
+  }
+
+  /** Same contract as KcRegistry.addMany: results in input order. Adds of one instance run one at a time. */
+  addMany(inputs: KcAddInput[]): Promise<KcAddResult[]> {
+    const run = this.queue.then(() => this.addManyNow(inputs));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async addManyNow(inputs: KcAddInput[]): Promise<KcAddResult[]> {
+    if (!this.reader) throw new Error('SharedKcRegistry: start() was not called');
+    const unknown = inputs.filter((i) => i.embedding === undefined && this.registry.idOf(i.name) === undefined);
+    const vectors = unknown.length > 0 ? await this.deps.embed(unknown.map((i) => i.name)) : [];
+    const embedded = new Map(unknown.map((input, i) => [input, vectors[i]]));
+    const results: KcAddResult[] = [];
+    for (const input of inputs) {
+      const decision = await this.registry.decide({ name: input.name, embedding: input.embedding ?? embedded.get(input) });
+      if (decision.unit === null) results.push(this.registry.apply(decision));
+      else results.push(await this.propose(decision));
+    }
+    return results;
+  }
+
+  private async propose(decision: KcDecision): Promise<KcAddResult> {
+    const entry: KcRegistryEntry = {
+      entry_id: `kcr-${randomUUID()}`,
+      name: decision.name,
+      key: decision.key,
+      vector: Buffer.from(decision.unit!.buffer, decision.unit!.byteOffset, decision.unit!.byteLength),
+      embeddings_model: this.deps.embeddingsModel,
+      asked: decision.asked.map((a) => ({ kc_id: a.id, same: a.same, representative: a.representative })),
+      proposer: this.proposer,
+      proposed_at: (this.deps.now ?? Date.now)(),
+    };
+    const timeoutMs = this.deps.readBackTimeoutMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    const readBack = new Promise<KcAddResult>((resolve, reject) => {
+      this.waiting.set(entry.entry_id, resolve);
+      timer = setTimeout(() => {
+        this.waiting.delete(entry.entry_id);
+        reject(new RetriableError(`KC registry: entry for "${entry.name}" not read back from ${KC_REGISTRY_TOPIC} within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      await this.deps.producer.send([{ topic: KC_REGISTRY_TOPIC, key: Buffer.from(entry.key, 'utf8'), value: await this.deps.serde.encode(KC_REGISTRY_TOPIC, entry) }]);
+      return await readBack;
+    } finally {
+      clearTimeout(timer);
+      this.waiting.delete(entry.entry_id);
+    }
+  }
+
+  private applyEntry(entry: KcRegistryEntry): void {
+    // Vectors of another embedding model live in another space: a registry is per model, and a
+    // switch of model starts a new one (the old entries stay in the log, ignored).
+    if (entry.embeddings_model !== this.deps.embeddingsModel) {
+      this.skipped++;
+      return;
+    }
+    const unit = entry.vector ? new Float32Array(entry.vector.buffer.slice(entry.vector.byteOffset, entry.vector.byteOffset + entry.vector.byteLength)) : null;
+    const result = this.registry.apply({
+      name: entry.name,
+      key: entry.key,
+      unit,
+      asked: entry.asked.map((a) => ({ id: a.kc_id, same: a.same, representative: a.representative })),
+    });
+    this.applied++;
+    this.waiting.get(entry.entry_id)?.(result);
+  }
+}
