@@ -42,7 +42,14 @@ async function runOne(name: ServiceName): Promise<void> {
     return;
   }
   const handle = await runService(name, await starterOf(name as PipelineService));
-  await handle.done;
+  try {
+    await handle.done;
+  } catch (error) {
+    process.stderr.write(`grip services run ${name}: crashed: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  }
+  // Stopped and drained: idle keep-alive sockets of HTTP clients must not hold the process.
+  process.exit(0);
 }
 
 export function registerPipelineCommands(program: Command): void {

@@ -18,7 +18,7 @@ import { createNgramIndex } from '../../core/decontam/index.ts';
 import type { FieldMapping } from '../../core/seeds/index.ts';
 import type { Candidate, Combination, Seed, SeedConcepts, Verdict } from '../../schemas/generated/types.ts';
 import { extractConcepts, llmSynonymCheck } from '../../services/concept-extractor/handler.ts';
-import { ConceptGraphStage } from '../../services/concept-graph/stage.ts';
+import { graphStageFrom } from '../../services/concept-graph/stage.ts';
 import { commitVerdict, judgeCandidate, judgeModelsFrom, judgeSettingsFrom } from '../../services/judge/handler.ts';
 import { synthesizeProblem } from '../../services/problem-synth/handler.ts';
 import { loadBenchmarks } from '../../services/runtime/benchmarks.ts';
@@ -144,13 +144,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     const concepts = conceptResults.filter((c): c is SeedConcepts => c !== undefined);
 
     // Graph and combinations.
-    const graphStage = new ConceptGraphStage({
-      seed: settings.seed,
-      quotas: settings.sampling.quotas,
-      minWeight: settings.sampling.min_weight,
-      hubFraction: settings.sampling.hub_fraction,
-      novelOnly: settings.sampling.novel_only,
-    });
+    const graphStage = graphStageFrom(settings);
     for (const c of concepts) graphStage.ingest(c);
     const combos: Combination[] = graphStage.sample(settings.combinations, now());
     progress.total('kcs', registry.size);

@@ -53,9 +53,11 @@ export const startConceptExtractor: ServiceStarter = async (ctx) => {
       return extractConcepts(seed, { llm, registry: shared, now: Date.now });
     },
   });
+  // A registry that stopped following the log would hand out stale ids: that is a crash.
+  const done = Promise.race([stage.done, shared.following.then(() => stage.done)]);
   return {
     healthy: () => stage.healthy(),
-    done: stage.done,
+    done,
     stop: async () => {
       await stage.stop();
       await shared.stop();

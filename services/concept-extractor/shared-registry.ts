@@ -68,6 +68,11 @@ export class SharedKcRegistry {
     await this.reader?.stop();
   }
 
+  /** Settles when following the log ended: resolves after stop(), rejects if reading failed. */
+  get following(): Promise<void> {
+    return this.reader?.done ?? Promise.resolve();
+  }
+
   /** Entries applied from the log since start (including the rebuild). */
   get entriesApplied(): number {
     return this.applied;

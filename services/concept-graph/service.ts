@@ -18,7 +18,7 @@ import { ok, type HandlerResult } from '../runtime/handler.ts';
 import { readLog, runStage } from '../runtime/kafka/index.ts';
 import { STAGE_GROUPS } from '../runtime/groups.ts';
 import type { ServiceStarter } from '../runtime/service.ts';
-import { ConceptGraphStage } from './stage.ts';
+import { graphStageFrom } from './stage.ts';
 
 const graphSeeds = new Gauge({ name: 'grip_graph_seeds', help: 'Seeds in the KC graph' });
 const graphKcs = new Gauge({ name: 'grip_graph_kcs', help: 'KCs (nodes) in the KC graph' });
@@ -27,13 +27,7 @@ const conflicts = new Counter({ name: 'grip_graph_seed_conflicts_total', help: '
 
 export const startConceptGraph: ServiceStarter = async (ctx) => {
   const { settings } = ctx;
-  const graphStage = new ConceptGraphStage({
-    seed: settings.seed,
-    quotas: settings.sampling.quotas,
-    minWeight: settings.sampling.min_weight,
-    hubFraction: settings.sampling.hub_fraction,
-    novelOnly: settings.sampling.novel_only,
-  });
+  const graphStage = graphStageFrom(settings);
   let emitted = 0;
   const pairs = await readLog<Combination>({
     transport: ctx.transport,

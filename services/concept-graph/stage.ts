@@ -7,9 +7,21 @@ import { createSampler, type Combination as SampledCombination, type Sampler, ty
 import { KcGraph } from '../../core/graph/index.ts';
 import { shortHash } from '../../core/util/hash.ts';
 import type { Combination, SeedConcepts } from '../../schemas/generated/types.ts';
+import type { RunSettings } from '../runtime/settings.ts';
 
 /** Seeds named in a combination's lineage, at most: a hub KC can sit in thousands of seeds. */
 const MAX_LINEAGE_SEEDS = 20;
+
+/** The stage as the settings file (`sampling`, `seed`) describes it. */
+export function graphStageFrom(settings: Pick<RunSettings, 'seed' | 'sampling'>): ConceptGraphStage {
+  return new ConceptGraphStage({
+    seed: settings.seed,
+    quotas: settings.sampling.quotas,
+    minWeight: settings.sampling.min_weight,
+    hubFraction: settings.sampling.hub_fraction,
+    novelOnly: settings.sampling.novel_only,
+  });
+}
 
 export function comboId(key: string): string {
   return `combo-${shortHash(key, 24)}`;

@@ -82,9 +82,11 @@ export const startJudge: ServiceStarter = async (ctx) => {
       return ok(verdict);
     },
   });
+  // Seeds that stopped arriving would let copies of new seeds pass dedup: that is a crash.
+  const done = Promise.race([stage.done, seeds.done.then(() => stage.done)]);
   return {
     healthy: () => stage.healthy(),
-    done: stage.done,
+    done,
     stop: async () => {
       await stage.stop();
       await seeds.stop();

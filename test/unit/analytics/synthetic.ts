@@ -18,27 +18,12 @@
 import { loadExamples } from '../../../schemas/catalog.ts';
 import { rowFor, type SinkTopic } from '../../../services/clickhouse-sink/rows.ts';
 import type { Candidate, Combination, Seed, SeedConcepts, Verdict } from '../../../schemas/generated/types.ts';
+import { deadLetterRow, type DeadLetterRow } from '../../../services/clickhouse-sink/rows.ts';
+import { dlqRecord } from '../../../services/runtime/kafka/dlq.ts';
 
 export const BASE_MS = Date.UTC(2026, 10, 24, 12, 0, 0);
 export const JUDGE_NEW = 'j-new';
 export const JUDGE_OLD = 'j-old';
-
-export interface DeadLetterRow {
-  dlq_id: string;
-  dlq_topic: string;
-  stage: string;
-  reason: string;
-  detail: string;
-  source_topic: string;
-  source_partition: number;
-  source_offset: number;
-  message_key: string;
-  seed_ids: string[];
-  payload: string;
-  payload_encoding: string;
-  failed_at: string;
-  version: number;
-}
 
 export interface SyntheticData {
   seeds: Seed[];
@@ -243,24 +228,12 @@ export function syntheticData(opts: SyntheticOptions = {}): SyntheticData {
   return { seeds, concepts, pairs, candidates, verdicts, deadLetters };
 }
 
+/** A dead letter as the sink stores it: a real DLQ record through the real row mapper. */
 function deadLetter(stage: string, sourceTopic: string, offset: number, r: () => number): DeadLetterRow {
   const at = BASE_MS + 12 * 60_000 + Math.floor(r() * 600_000);
-  return {
-    dlq_id: `${sourceTopic}:0:${offset}`,
-    dlq_topic: `${sourceTopic}.dlq`,
-    stage,
-    reason: 'invalid_output',
-    detail: 'the model answered no JSON',
-    source_topic: sourceTopic,
-    source_partition: 0,
-    source_offset: offset,
-    message_key: `key-${offset}`,
-    seed_ids: [],
-    payload: '{}',
-    payload_encoding: 'utf8',
-    failed_at: new Date(at).toISOString().slice(0, 19).replace('T', ' '),
-    version: at,
-  };
+  const original = { topic: sourceTopic, partition: 0, offset: BigInt(offset), key: Buffer.from(`key-${offset}`), value: Buffer.from('{}'), headers: {}, timestamp: BigInt(at) };
+  const out = dlqRecord(`${sourceTopic}.dlq`, original, { stage, reason: 'invalid_output', detail: 'the model answered no JSON', now: at });
+  return deadLetterRow({ dlqTopic: out.topic, key: out.key, value: out.value, headers: out.headers as Record<string, string>, timestamp: at });
 }
 
 /** Every tenth message of each kind: insert these a second time (same id, same content). */
