@@ -70,8 +70,12 @@ export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): P
       seen.add(m.id);
       kcs.push({ kc_id: m.id, name: m.representative, raw_name: value.kept[i], outcome: m.outcome, similarity: m.outcome === 'new' ? 1 : (m.similarity ?? 1) });
     });
+    // The id names the extraction (seed + the extract and filter calls, whose ids carry the prompt
+    // versions and models), not the registry's synonym calls: those depend on what the registry held
+    // at the time, and a seed extracted again (sent twice, redelivered) must land on the same row.
+    const extraction = steps.filter((s) => s.stage !== 'synonym');
     return ok<SeedConcepts>({
-      concepts_id: deterministicId('concepts', steps.map((s) => s.prompt_version).join(','), { seed: seed.seed_id, calls: steps.map((s) => s.call_id) }),
+      concepts_id: deterministicId('concepts', extraction.map((s) => s.prompt_version).join(','), { seed: seed.seed_id, calls: extraction.map((s) => s.call_id) }),
       seed_id: seed.seed_id,
       kcs,
       dropped: value.dropped,

@@ -150,6 +150,8 @@ const RETRIABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
 export class LlmClient {
   private readonly endpointStates = new Map<string, EndpointState>();
   private readonly usage = new Map<string, StageUsage>();
+  /** Calls being asked now, by id: an identical call meanwhile waits for the same answer. */
+  private readonly inFlight = new Map<string, Promise<LlmCallResult<unknown>>>();
   private readonly opts: Required<Omit<LlmClientOptions, 'fetch' | 'cache'>> & Pick<LlmClientOptions, 'fetch'>;
   readonly cache: LlmCache;
 
@@ -201,6 +203,28 @@ export class LlmClient {
       }
     }
 
+    // The same call twice at once (a message redelivered while its first delivery still runs, a
+    // seed sent twice in one batch): one request, one answer for both, so both produce one output.
+    const running = this.inFlight.get(id) as Promise<LlmCallResult<A>> | undefined;
+    if (running) {
+      const shared = await running;
+      usage.cached++;
+      usage.tokens += shared.promptTokens + shared.completionTokens;
+      llmCalls.inc({ stage, outcome: 'cached' });
+      return { ...shared, cached: true, requests: 0 };
+    }
+    const asking = this.ask(stage, endpoint, prompt, messages, id);
+    this.inFlight.set(id, asking);
+    try {
+      return await asking;
+    } finally {
+      this.inFlight.delete(id);
+    }
+  }
+
+  /** Asks the model until it answers validly (bounded re-asks), caching the valid answer. */
+  private async ask<V, A>(stage: string, endpoint: LlmEndpoint, prompt: JsonPrompt<V, A>, messages: ChatMessage[], id: string): Promise<LlmCallResult<A>> {
+    const usage = this.stageUsage(stage);
     const conversation: ChatMessage[] = [...messages];
     let requests = 0;
     let promptTokens = 0;

@@ -169,6 +169,8 @@ describe('the streaming pipeline on the local stack', () => {
       expect(processed.has(id) || (dead !== undefined && dead.reason !== ''), `seed ${id}`).toBe(true);
     }
     expect(processed.size).toBeGreaterThan(0);
+    // Each seed was sent twice: its extraction is one row all the same.
+    expect(await scalar(ch, `SELECT count() FROM ${db}.concepts FINAL WHERE seed_id IN (${list})`)).toBe(processed.size);
 
     const rejects = await rows<{ reason: string }>(ch, `SELECT reason FROM ${db}.dead_letters FINAL WHERE stage = 'seed-ingest' ORDER BY reason`);
     expect(rejects.map((r) => r.reason)).toEqual(['empty_text', 'instruction_injection', 'invalid_json', 'invalid_utf8', 'missing_field', 'too_large']);

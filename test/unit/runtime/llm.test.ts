@@ -43,6 +43,18 @@ describe('LlmClient', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  it('the same call made twice at once sends one request; both get its answer', async () => {
+    server = await startFakeOpenAI({ latencyMs: 50, reply: (_b, i) => ({ content: `{"concepts":["answer ${i}"]}` }) });
+    const llm = client();
+    const [a, b] = await Promise.all([llm.json('extract', prompt, { text: 'same' }), llm.json('extract', prompt, { text: 'same' })]);
+    expect(server.requests).toHaveLength(1);
+    expect(a.value).toEqual(b.value);
+    expect([a.cached, b.cached].sort()).toEqual([false, true]);
+    expect(llm.usageByStage().extract).toMatchObject({ calls: 2, cached: 1, requests: 1 });
+    await llm.json('extract', prompt, { text: 'other' });
+    expect(server.requests).toHaveLength(2);
+  });
+
   it('re-asks after an invalid answer, telling the model what was wrong, then gives up with invalid_answer', async () => {
     server = await startFakeOpenAI({ reply: (_b, i) => ({ content: i === 0 ? 'not json' : '{"concepts":["x"]}' }) });
     const ok = await client().json('extract', prompt, { text: 'a' });
