@@ -9,7 +9,7 @@ import type { Seed, SeedConcepts } from '../../schemas/generated/types.ts';
 import { dlq } from '../runtime/handler.ts';
 import { runStage } from '../runtime/kafka/index.ts';
 import { STAGE_GROUPS } from '../runtime/groups.ts';
-import type { ServiceStarter } from '../runtime/service.ts';
+import { PATIENT_RETRIES, type ServiceStarter } from '../runtime/service.ts';
 import { extractConcepts, llmSynonymCheck } from './handler.ts';
 import { SharedKcRegistry } from './shared-registry.ts';
 
@@ -45,6 +45,7 @@ export const startConceptExtractor: ServiceStarter = async (ctx) => {
     serde: ctx.serde,
     concurrency: settings.concurrency,
     log: ctx.log,
+    ...PATIENT_RETRIES,
     handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
     handler: async (seed) => {
       // Seeds written by seed-ingest were checked there; a producer of its own may skip that.

@@ -17,7 +17,7 @@ import type { Combination, SeedConcepts } from '../../schemas/generated/types.ts
 import { ok, type HandlerResult } from '../runtime/handler.ts';
 import { readLog, runStage } from '../runtime/kafka/index.ts';
 import { STAGE_GROUPS } from '../runtime/groups.ts';
-import type { ServiceStarter } from '../runtime/service.ts';
+import { PATIENT_RETRIES, type ServiceStarter } from '../runtime/service.ts';
 import { graphStageFrom } from './stage.ts';
 
 const graphSeeds = new Gauge({ name: 'grip_graph_seeds', help: 'Seeds in the KC graph' });
@@ -66,6 +66,7 @@ export const startConceptGraph: ServiceStarter = async (ctx) => {
     concurrency: 1,
     maxInFlightBatches: 1,
     log: ctx.log,
+    ...PATIENT_RETRIES,
     handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
     handler: async (concepts): Promise<HandlerResult<Combination[]>> => {
       const outcome = graphStage.ingest(concepts);

@@ -20,7 +20,7 @@ import { loadBenchmarks } from '../runtime/benchmarks.ts';
 import { ok } from '../runtime/handler.ts';
 import { readLog, runStage } from '../runtime/kafka/index.ts';
 import { STAGE_GROUPS } from '../runtime/groups.ts';
-import type { ServiceStarter } from '../runtime/service.ts';
+import { PATIENT_RETRIES, type ServiceStarter } from '../runtime/service.ts';
 import { commitVerdict, judgeCandidate, judgeConfigVersion, judgeModelsFrom, judgeSettingsFrom } from './handler.ts';
 
 export const startJudge: ServiceStarter = async (ctx) => {
@@ -70,6 +70,7 @@ export const startJudge: ServiceStarter = async (ctx) => {
     maxBatchRecords: Math.max(4, settings.concurrency),
     maxInFlightBatches: 8,
     log: ctx.log,
+    ...PATIENT_RETRIES,
     handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
     handler: async (candidate) => {
       const previous = earlier.get(candidate.candidate_id);

@@ -5,7 +5,7 @@
 import type { Candidate, Combination } from '../../schemas/generated/types.ts';
 import { runStage } from '../runtime/kafka/index.ts';
 import { STAGE_GROUPS } from '../runtime/groups.ts';
-import type { ServiceStarter } from '../runtime/service.ts';
+import { PATIENT_RETRIES, type ServiceStarter } from '../runtime/service.ts';
 import { synthesizeProblem } from './handler.ts';
 
 export const startProblemSynth: ServiceStarter = async (ctx) => {
@@ -22,6 +22,7 @@ export const startProblemSynth: ServiceStarter = async (ctx) => {
     maxBatchRecords: Math.max(4, ctx.settings.concurrency),
     maxInFlightBatches: 8,
     log: ctx.log,
+    ...PATIENT_RETRIES,
     handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
     handler: (combo) => synthesizeProblem(combo, { llm, now: Date.now }),
   });

@@ -51,6 +51,13 @@ export interface RunningService {
 
 export type ServiceStarter = (ctx: ServiceContext) => Promise<RunningService>;
 
+/**
+ * How long a stage waits out a dependency that is down (a model server restarting, a broker
+ * failing over) before it gives up and crashes: retries of one message with backoff up to 30 s,
+ * about 13 minutes in all. Work is never skipped meanwhile: the partition just does not advance.
+ */
+export const PATIENT_RETRIES = { maxRetries: 30, backoff: { initialMs: 500, maxMs: 30_000, factor: 2 } } as const;
+
 /** Settings from GRIP_CONFIG (a `grip run --config` YAML file), or the built-in defaults. */
 export function serviceSettings(config: GripConfig): RunSettings {
   const file = config.services.settingsFile ? readRunFile(config.services.settingsFile) : parseRunFile({});
