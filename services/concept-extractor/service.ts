@@ -8,8 +8,7 @@ import { validateSeed } from '../../core/seeds/index.ts';
 import type { Seed, SeedConcepts } from '../../schemas/generated/types.ts';
 import { dlq } from '../runtime/handler.ts';
 import { runStage } from '../runtime/kafka/index.ts';
-import { STAGE_GROUPS } from '../runtime/groups.ts';
-import { PATIENT_RETRIES, type ServiceStarter } from '../runtime/service.ts';
+import { stageBase, type ServiceStarter } from '../runtime/service.ts';
 import { extractConcepts, llmSynonymCheck } from './handler.ts';
 import { SharedKcRegistry } from './shared-registry.ts';
 
@@ -37,16 +36,8 @@ export const startConceptExtractor: ServiceStarter = async (ctx) => {
   ctx.log('info', 'KC registry rebuilt from grip.kc-registry', { entries: shared.entriesApplied, kcs: registry.size, skipped_other_model: shared.skipped });
 
   const stage = await runStage<Seed, SeedConcepts>({
-    name: 'concept-extractor',
-    inputTopic: 'grip.seeds',
-    outputTopic: 'grip.concepts',
-    groupId: STAGE_GROUPS['concept-extractor'].groupId,
-    transport: ctx.transport,
-    serde: ctx.serde,
+    ...stageBase(ctx, 'concept-extractor'),
     concurrency: settings.concurrency,
-    log: ctx.log,
-    ...PATIENT_RETRIES,
-    handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
     handler: async (seed) => {
       // Seeds written by seed-ingest were checked there; a producer of its own may skip that.
       const check = validateSeed({ problem: seed.problem, solution: seed.solution });

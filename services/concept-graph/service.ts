@@ -16,8 +16,7 @@ import { Counter, Gauge } from 'prom-client';
 import type { Combination, SeedConcepts } from '../../schemas/generated/types.ts';
 import { ok, type HandlerResult } from '../runtime/handler.ts';
 import { readLog, runStage } from '../runtime/kafka/index.ts';
-import { STAGE_GROUPS } from '../runtime/groups.ts';
-import { PATIENT_RETRIES, type ServiceStarter } from '../runtime/service.ts';
+import { stageBase, type ServiceStarter } from '../runtime/service.ts';
 import { graphStageFrom } from './stage.ts';
 
 const graphSeeds = new Gauge({ name: 'grip_graph_seeds', help: 'Seeds in the KC graph' });
@@ -56,18 +55,10 @@ export const startConceptGraph: ServiceStarter = async (ctx) => {
 
   const { combinations_per_seed: perSeed, max_combinations: maxTotal } = settings.services;
   const stage = await runStage<SeedConcepts, Combination>({
-    name: 'concept-graph',
-    inputTopic: 'grip.concepts',
-    outputTopic: 'grip.pairs',
-    groupId: STAGE_GROUPS['concept-graph'].groupId,
-    transport: ctx.transport,
-    serde: ctx.serde,
+    ...stageBase(ctx, 'concept-graph'),
     // The graph and the sampler are one state: messages are applied one at a time, in order.
     concurrency: 1,
     maxInFlightBatches: 1,
-    log: ctx.log,
-    ...PATIENT_RETRIES,
-    handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
     handler: async (concepts): Promise<HandlerResult<Combination[]>> => {
       const outcome = graphStage.ingest(concepts);
       if (outcome === 'conflict') conflicts.inc();

@@ -19,8 +19,7 @@ import type { Candidate, Seed, Verdict } from '../../schemas/generated/types.ts'
 import { loadBenchmarks } from '../runtime/benchmarks.ts';
 import { ok } from '../runtime/handler.ts';
 import { readLog, runStage } from '../runtime/kafka/index.ts';
-import { STAGE_GROUPS } from '../runtime/groups.ts';
-import { PATIENT_RETRIES, type ServiceStarter } from '../runtime/service.ts';
+import { stageBase, type ServiceStarter } from '../runtime/service.ts';
 import { commitVerdict, judgeCandidate, judgeConfigVersion, judgeModelsFrom, judgeSettingsFrom } from './handler.ts';
 
 export const startJudge: ServiceStarter = async (ctx) => {
@@ -60,18 +59,10 @@ export const startJudge: ServiceStarter = async (ctx) => {
   ctx.log('info', 'judge state rebuilt', { judge_config_version: version, seeds: seeds.count(), verdicts_of_this_config: earlier.size });
 
   const stage = await runStage<Candidate, Verdict>({
-    name: 'judge',
-    inputTopic: 'grip.candidates',
-    outputTopic: 'grip.verdicts',
-    groupId: STAGE_GROUPS['judge'].groupId,
-    transport: ctx.transport,
-    serde: ctx.serde,
+    ...stageBase(ctx, 'judge'),
     concurrency: settings.concurrency * 2,
     maxBatchRecords: Math.max(4, settings.concurrency),
     maxInFlightBatches: 8,
-    log: ctx.log,
-    ...PATIENT_RETRIES,
-    handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
     handler: async (candidate) => {
       const previous = earlier.get(candidate.candidate_id);
       if (previous) return ok(previous);

@@ -4,26 +4,17 @@
  */
 import type { Candidate, Combination } from '../../schemas/generated/types.ts';
 import { runStage } from '../runtime/kafka/index.ts';
-import { STAGE_GROUPS } from '../runtime/groups.ts';
-import { PATIENT_RETRIES, type ServiceStarter } from '../runtime/service.ts';
+import { stageBase, type ServiceStarter } from '../runtime/service.ts';
 import { synthesizeProblem } from './handler.ts';
 
 export const startProblemSynth: ServiceStarter = async (ctx) => {
   const llm = ctx.llm();
   const stage = await runStage<Combination, Candidate>({
-    name: 'problem-synth',
-    inputTopic: 'grip.pairs',
-    outputTopic: 'grip.candidates',
-    groupId: STAGE_GROUPS['problem-synth'].groupId,
-    transport: ctx.transport,
-    serde: ctx.serde,
+    ...stageBase(ctx, 'problem-synth'),
     // Every message waits on model calls: keep enough in flight to fill the endpoints' slots.
     concurrency: ctx.settings.concurrency * 2,
     maxBatchRecords: Math.max(4, ctx.settings.concurrency),
     maxInFlightBatches: 8,
-    log: ctx.log,
-    ...PATIENT_RETRIES,
-    handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
     handler: (combo) => synthesizeProblem(combo, { llm, now: Date.now }),
   });
   return { healthy: () => stage.healthy(), done: stage.done, stop: () => stage.stop() };

@@ -14,6 +14,7 @@ import { startOpsServer, type OpsServer } from './http.ts';
 import { connectSerde, ensureTopics, platformaticTransport, type KafkaTransport, type Serde } from './kafka/index.ts';
 import { errorMessage } from './kafka/errors.ts';
 import { LlmClient } from './llm.ts';
+import { STAGE_GROUPS, type PipelineStage } from './groups.ts';
 import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.ts';
 import { parseRunFile, readRunFile, resolveRunSettings, type RunSettings } from './settings.ts';
 
@@ -57,6 +58,22 @@ export type ServiceStarter = (ctx: ServiceContext) => Promise<RunningService>;
  * about 13 minutes in all. Work is never skipped meanwhile: the partition just does not advance.
  */
 export const PATIENT_RETRIES = { maxRetries: 30, backoff: { initialMs: 500, maxMs: 30_000, factor: 2 } } as const;
+
+/** What every model stage's consumer shares: its topics and group, the service's clients, patience, logs. */
+export function stageBase(ctx: ServiceContext, stage: PipelineStage) {
+  const { groupId, topic, output } = STAGE_GROUPS[stage];
+  return {
+    name: stage,
+    inputTopic: topic,
+    outputTopic: output,
+    groupId,
+    transport: ctx.transport,
+    serde: ctx.serde,
+    log: ctx.log,
+    ...PATIENT_RETRIES,
+    handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
+  };
+}
 
 /** Settings from GRIP_CONFIG (a `grip run --config` YAML file), or the built-in defaults. */
 export function serviceSettings(config: GripConfig): RunSettings {
