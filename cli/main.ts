@@ -3,7 +3,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { integer } from './args.ts';
 import { ConfigError, loadConfig, type GripConfig } from '../services/runtime/config.ts';
 import { readVerdicts, writeDataset } from './run/outputs.ts';
 import { runPipeline, RunError } from './run/pipeline.ts';
@@ -13,12 +14,6 @@ import { SeedFileError } from './run/seeds-file.ts';
 import { registerPipelineCommands } from './ops/commands.ts';
 import { ServicesError } from './ops/manager.ts';
 import { parseRunFile, readRunFile, resolveRunSettings, SettingsError, type RunSettings } from '../services/runtime/settings.ts';
-
-const integer = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
-  return n;
-};
 
 /** Starts the local stack's model servers when the run points at them and they are not running. */
 async function ensureLocalModels(config: GripConfig, settings: RunSettings, log: (m: string) => void): Promise<() => Promise<void>> {

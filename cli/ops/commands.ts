@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { integer } from '../args.ts';
 import { loadConfig, SERVICE_NAMES, type GripConfig, type ServiceName } from '../../services/runtime/config.ts';
 import { consumerGroupsOf, PIPELINE_SERVICES, starterOf, type PipelineService } from '../../services/index.ts';
 import { connectKafka, jsonLogger, runService } from '../../services/runtime/service.ts';
@@ -12,12 +13,6 @@ import { publishSeeds } from '../../services/seed-ingest/publish.ts';
 import { readRunFile } from '../../services/runtime/settings.ts';
 import { listDeadLetters, replayDeadLetters } from './dlq.ts';
 import { serviceState, ServicesError, startService, stopService } from './manager.ts';
-
-const integer = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
-  return n;
-};
 
 function serviceList(only: string | undefined, all: readonly ServiceName[]): ServiceName[] {
   if (!only) return [...all];

@@ -7,7 +7,7 @@
  */
 import { loadTopics } from '../../schemas/catalog.ts';
 import type { GripConfig } from '../../services/runtime/config.ts';
-import { DLQ_HEADERS, readLog, type InRecord, type OutRecord } from '../../services/runtime/kafka/index.ts';
+import { DLQ_HEADERS, readLog, type InRecord, type KafkaTransport, type OutRecord, type Serde } from '../../services/runtime/kafka/index.ts';
 import { connectKafka, jsonLogger } from '../../services/runtime/service.ts';
 import { publishSeeds } from '../../services/seed-ingest/publish.ts';
 
@@ -26,8 +26,10 @@ export interface DeadLetter {
 
 const text = (headers: Record<string, Buffer>, name: string) => headers[name]?.toString('utf8') ?? '';
 
-async function readDeadLetters(config: GripConfig, filter: { stage?: string; reason?: string }): Promise<Array<{ letter: DeadLetter; record: InRecord }>> {
-  const { transport, serde } = await connectKafka(config, jsonLogger('dlq'), 3);
+async function readDeadLetters(
+  { transport, serde }: { transport: KafkaTransport; serde: Serde },
+  filter: { stage?: string; reason?: string },
+): Promise<Array<{ letter: DeadLetter; record: InRecord }>> {
   const out: Array<{ letter: DeadLetter; record: InRecord }> = [];
   for (const spec of loadTopics().values()) {
     const reader = await readLog<InRecord>({
@@ -60,12 +62,12 @@ async function readDeadLetters(config: GripConfig, filter: { stage?: string; rea
 }
 
 export async function listDeadLetters(config: GripConfig, filter: { stage?: string; reason?: string } = {}): Promise<DeadLetter[]> {
-  return (await readDeadLetters(config, filter)).map((l) => l.letter);
+  return (await readDeadLetters(await connectKafka(config, jsonLogger('dlq'), 3), filter)).map((l) => l.letter);
 }
 
 export async function replayDeadLetters(config: GripConfig, filter: { stage?: string; reason?: string } = {}): Promise<{ replayed: number; seedsAccepted: number; seedsRejected: number }> {
-  const letters = await readDeadLetters(config, filter);
   const { transport, serde } = await connectKafka(config, jsonLogger('dlq'), 3);
+  const letters = await readDeadLetters({ transport, serde }, filter);
   const producer = transport.producer();
   const dlqHeaderNames = new Set<string>(Object.values(DLQ_HEADERS));
   let seedsAccepted = 0;

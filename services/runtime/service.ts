@@ -14,17 +14,12 @@ import { startOpsServer, type OpsServer } from './http.ts';
 import { connectSerde, ensureTopics, platformaticTransport, type KafkaTransport, type Serde } from './kafka/index.ts';
 import { errorMessage } from './kafka/errors.ts';
 import { LlmClient } from './llm.ts';
+import { jsonLogger, type Logger } from './log.ts';
 import { STAGE_GROUPS, type PipelineStage } from './groups.ts';
 import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.ts';
 import { parseRunFile, readRunFile, resolveRunSettings, type RunSettings } from './settings.ts';
 
-export type LogLevel = 'info' | 'warn' | 'error';
-export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
-
-export function jsonLogger(service: string, out: NodeJS.WritableStream = process.stderr): Logger {
-  return (level, message, fields) =>
-    void out.write(`${JSON.stringify({ time: new Date().toISOString(), level, service, message, ...fields }, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}\n`);
-}
+export { jsonLogger, type Logger, type LogLevel } from './log.ts';
 
 export interface ServiceContext {
   name: ServiceName;

@@ -9,6 +9,7 @@
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { HandlerResult } from '../handler.ts';
+import { jsonLogger } from '../log.ts';
 import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from '../retry.ts';
 import { Semaphore } from '../semaphore.ts';
 import { topicSpec } from '../../../schemas/catalog.ts';
@@ -105,9 +106,7 @@ interface RecordOutcome {
   reason?: string;
 }
 
-const defaultLog: NonNullable<StageOptions<unknown, unknown>['log']> = (level, message, fields) => {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields }, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}\n`);
-};
+const defaultLog = jsonLogger();
 
 export async function runStage<In, Out>(options: StageOptions<In, Out>): Promise<StageHandle> {
   const stage = options.name;
