@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { integer } from './args.ts';
 import { ConfigError, loadConfig, type GripConfig } from '../services/runtime/config.ts';
+import { checkConfigNames, LLM_STEPS } from '../services/stages.ts';
 import { readVerdicts, writeDataset } from './run/outputs.ts';
 import { runPipeline, RunError } from './run/pipeline.ts';
 import { createProgress } from './run/progress.ts';
@@ -18,7 +19,7 @@ import { parseRunFile, readRunFile, resolveRunSettings, SettingsError, type RunS
 /** Starts the local stack's model servers when the run points at them and they are not running. */
 async function ensureLocalModels(config: GripConfig, settings: RunSettings, log: (m: string) => void): Promise<() => Promise<void>> {
   const needed: Array<'llm' | 'embeddings'> = [];
-  if (Object.values(settings.endpoints).some((e) => e.baseUrl === config.llm.extract.baseUrl)) needed.push('llm');
+  if (Object.values(settings.endpoints).some((e) => e.baseUrl === config.llm.default.baseUrl)) needed.push('llm');
   if (settings.embeddingsEndpoint.baseUrl === config.embeddings.baseUrl) needed.push('embeddings');
   if (needed.length === 0) return async () => {};
   const { stackUp, stackDown } = await import('../deploy/local/stack.ts');
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
     .option('--log <format>', 'progress format: bars or json', 'bars')
     .action(async (o) => {
       const config = loadConfig();
+      checkConfigNames(config);
       const file = o.config ? readRunFile(o.config) : parseRunFile({});
       if (o.llmBaseUrl) {
         try {
@@ -60,7 +62,7 @@ export function buildProgram(): Command {
           throw new SettingsError(`--llm-base-url: expected an http(s) URL, got "${o.llmBaseUrl}"`);
         }
       }
-      const settings = resolveRunSettings(file, { llmBaseUrl: o.llmBaseUrl, llmModel: o.llmModel, seed: o.seed, combinations: o.combinations, concurrency: o.concurrency }, config);
+      const settings = resolveRunSettings(file, { llmBaseUrl: o.llmBaseUrl, llmModel: o.llmModel, seed: o.seed, combinations: o.combinations, concurrency: o.concurrency }, config, LLM_STEPS);
       const progress = createProgress(o.quiet ? 'quiet' : o.log === 'json' ? 'json' : 'bars');
       const log = (m: string) => (o.quiet ? undefined : process.stderr.write(`${m}\n`));
       const stopModels = await ensureLocalModels(config, settings, log);

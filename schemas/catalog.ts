@@ -18,6 +18,11 @@ export interface TopicSpec {
   config: Record<string, string>;
   dlq: string;
   dlqConfig: Record<string, string>;
+  /** Services that write it and services that read it (names of services/stages.ts). */
+  producers: string[];
+  consumers: string[];
+  /** The ClickHouse table the sink stores it in; undefined: not stored (a stage's internal log). */
+  table?: string;
   /** Self-contained Avro schema (named types inlined). */
   schema: AvroRecord;
   /** Compiled avsc type, for validation and tests. */
@@ -80,6 +85,9 @@ export function loadTopics(): Map<string, TopicSpec> {
       throw new Error(`${spec.schema}: invalid Avro schema: ${(error as Error).message}`);
     }
     if (!schema.fields.some((f) => f.name === spec.key)) throw new Error(`topics.yaml: ${topic} key "${spec.key}" is not a field of ${spec.schema}`);
+    for (const list of ['producers', 'consumers'] as const) {
+      if (!Array.isArray(spec[list]) || spec[list].some((n: unknown) => typeof n !== 'string')) throw new Error(`topics.yaml: ${topic}.${list} must be a list of service names`);
+    }
     topics.set(topic, {
       topic,
       key: spec.key,
@@ -87,6 +95,9 @@ export function loadTopics(): Map<string, TopicSpec> {
       config: stringify(spec.config),
       dlq: spec.dlq,
       dlqConfig: stringify(doc.dlq_config),
+      producers: spec.producers,
+      consumers: spec.consumers,
+      table: spec.table,
       schema,
       type,
     });
@@ -99,6 +110,11 @@ export function topicSpec(topic: string): TopicSpec {
   const spec = loadTopics().get(topic);
   if (!spec) throw new Error(`unknown topic "${topic}" (known: ${[...loadTopics().keys()].join(', ')})`);
   return spec;
+}
+
+/** Topics the ClickHouse sink stores, each with its table. */
+export function storedTopics(): Array<TopicSpec & { table: string }> {
+  return [...loadTopics().values()].filter((spec): spec is TopicSpec & { table: string } => typeof spec.table === 'string');
 }
 
 function stringify(config: Record<string, unknown> = {}): Record<string, string> {

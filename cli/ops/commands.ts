@@ -6,13 +6,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { integer } from '../args.ts';
-import { loadConfig, SERVICE_NAMES, type GripConfig, type ServiceName } from '../../services/runtime/config.ts';
-import { consumerGroupsOf, PIPELINE_SERVICES, starterOf, type PipelineService } from '../../services/index.ts';
+import { loadConfig, type GripConfig } from '../../services/runtime/config.ts';
+import { consumerGroupsOf, portOf, SERVICE_NAMES, SERVICES, type ServiceName } from '../../services/stages.ts';
 import { connectKafka, jsonLogger, runService } from '../../services/runtime/service.ts';
 import { publishSeeds } from '../../services/seed-ingest/publish.ts';
 import { readRunFile } from '../../services/runtime/settings.ts';
 import { listDeadLetters, replayDeadLetters } from './dlq.ts';
 import { serviceState, ServicesError, startService, stopService } from './manager.ts';
+
+/** Services a replay can rewind: those that read a topic. */
+const REPLAYABLE = SERVICES.filter((s) => consumerGroupsOf(s.name).length > 0).map((s) => s.name);
 
 function serviceList(only: string | undefined, all: readonly ServiceName[]): ServiceName[] {
   if (!only) return [...all];
@@ -21,9 +24,9 @@ function serviceList(only: string | undefined, all: readonly ServiceName[]): Ser
   return names as ServiceName[];
 }
 
-/** The services `up` starts: the pipeline's, plus the dashboard once it exists in this checkout. */
+/** The services `up` starts, upstream first. */
 function managedServices(): ServiceName[] {
-  return SERVICE_NAMES.filter((n) => n !== 'dashboard' || fs.existsSync(new URL('../../services/dashboard/main.ts', import.meta.url)));
+  return [...SERVICE_NAMES];
 }
 
 function checkSettingsFile(file: string | undefined): void {
@@ -31,12 +34,7 @@ function checkSettingsFile(file: string | undefined): void {
 }
 
 async function runOne(name: ServiceName): Promise<void> {
-  if (name === 'dashboard') {
-    // The dashboard's entry point serves until SIGTERM / SIGINT, and exits itself.
-    await import('../../services/dashboard/main.ts');
-    return;
-  }
-  const handle = await runService(name, await starterOf(name as PipelineService));
+  const handle = await runService(name);
   try {
     await handle.done;
   } catch (error) {
@@ -85,7 +83,7 @@ export function registerPipelineCommands(program: Command): void {
       const config = loadConfig();
       const states = await Promise.all(managedServices().map((name) => serviceState(config, name)));
       if (o.json) {
-        const out = Object.fromEntries(states.map((s) => [s.name, { running: s.running, healthy: s.healthy, pid: s.running ? s.record!.pid : null, url: s.record?.url ?? `http://${config.services.host}:${config.services.ports[s.name]}`, log: s.record?.log ?? null }]));
+        const out = Object.fromEntries(states.map((s) => [s.name, { running: s.running, healthy: s.healthy, pid: s.running ? s.record!.pid : null, url: s.record?.url ?? `http://${config.services.host}:${portOf(config, s.name)}`, log: s.record?.log ?? null }]));
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       } else {
         for (const s of states) {
@@ -101,8 +99,8 @@ export function registerPipelineCommands(program: Command): void {
     .description('run one service in the foreground (what `up` starts; containers run this)')
     .argument('<name>', `one of: ${SERVICE_NAMES.join(', ')}`)
     .action(async (name: string) => {
-      if (!SERVICE_NAMES.includes(name as ServiceName)) throw new ServicesError(`unknown service "${name}" (services: ${SERVICE_NAMES.join(', ')})`);
-      await runOne(name as ServiceName);
+      if (!SERVICE_NAMES.includes(name)) throw new ServicesError(`unknown service "${name}" (services: ${SERVICE_NAMES.join(', ')})`);
+      await runOne(name);
     });
 
   program
@@ -138,14 +136,15 @@ export function registerPipelineCommands(program: Command): void {
   program
     .command('replay')
     .description("reprocess a stage's input from an offset or a time (the stage is stopped, rewound and started again)")
-    .requiredOption('--stage <name>', `one of: ${PIPELINE_SERVICES.filter((s) => s !== 'seed-ingest').join(', ')}`)
+    .requiredOption('--stage <name>', `one of: ${REPLAYABLE.join(', ')}`)
     .addOption(new Option('--from-offset <n>', 'rewind every partition of the input topic to this offset').argParser(integer('--from-offset')).conflicts('fromTime'))
     .addOption(new Option('--from-time <time>', 'rewind to the first message at or after this time (ISO 8601 or ms since the epoch)').conflicts('fromOffset'))
     .option('--config <file>', 'settings file for the restarted stage (e.g. another judging threshold)')
     .action(async (o) => {
-      const stage = o.stage as PipelineService;
-      if (!PIPELINE_SERVICES.includes(stage)) throw new ServicesError(`--stage: unknown stage "${o.stage}" (stages: ${PIPELINE_SERVICES.join(', ')})`);
-      if (stage === 'seed-ingest') throw new ServicesError('seed-ingest reads no topic: send the seeds again with `grip seed add`');
+      const stage = o.stage as string;
+      if (!REPLAYABLE.includes(stage)) {
+        throw new ServicesError(SERVICE_NAMES.includes(stage) ? `--stage: ${stage} reads no topic (send its input again instead)` : `--stage: unknown stage "${stage}" (stages: ${REPLAYABLE.join(', ')})`);
+      }
       if (o.fromOffset === undefined && o.fromTime === undefined) throw new ServicesError('give --from-offset N or --from-time T');
       const target = o.fromOffset !== undefined ? { offset: BigInt(o.fromOffset) } : { timestamp: parseTime(o.fromTime) };
       checkSettingsFile(o.config);

@@ -7,7 +7,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, type GripConfig, type ServiceName } from '../../services/runtime/config.ts';
+import { REPO_ROOT, type GripConfig } from '../../services/runtime/config.ts';
+import { portOf, type ServiceName } from '../../services/stages.ts';
 
 export interface ServiceRecord {
   name: ServiceName;
@@ -106,7 +107,7 @@ export async function startService(config: GripConfig, name: ServiceName, opts: 
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'grip.mjs'), 'services', 'run', name], { detached: true, stdio: ['ignore', out, out], env, cwd: process.cwd() });
   fs.closeSync(out);
   child.unref();
-  const url = `http://${config.services.host === '0.0.0.0' ? '127.0.0.1' : config.services.host}:${config.services.ports[name]}`;
+  const url = `http://${config.services.host === '0.0.0.0' ? '127.0.0.1' : config.services.host}:${portOf(config, name)}`;
   const record: ServiceRecord = { name, pid: child.pid!, started_at: new Date().toISOString(), settings_file: settingsFile, url, log };
   fs.writeFileSync(recordFile(config, name), `${JSON.stringify(record, null, 2)}\n`);
 

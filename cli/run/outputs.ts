@@ -10,15 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { Verdict } from '../../schemas/generated/types.ts';
-import { renderReportMarkdown, type RunReport } from './report.ts';
-
-export interface DlqRecord {
-  stage: string;
-  id: string;
-  reason: string;
-  detail: string;
-  input: unknown;
-}
+import { renderReportMarkdown, type DlqRecord, type RunReport } from './report.ts';
 
 /** One dataset row: the pair, how it was judged, and where it came from. */
 export interface AcceptedRow {

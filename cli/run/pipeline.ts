@@ -1,37 +1,38 @@
 /**
- * `grip run`: the pipeline's stages in one process, with an in-process hand-off instead of Kafka
- * topics. It calls the very handlers the Kafka services call (services/<stage>/handler.ts) and the
- * same core library, so what works here works at scale.
+ * `grip run`: the pipeline's stages in one process. It starts the very stage declarations the Kafka
+ * services start (services/stages.ts, through startStage and runStage) on the in-process transport
+ * instead of a broker, so the two cannot drift; this file keeps only what is `grip run`'s own: the
+ * seed file, the output folder, resume, and the report.
  *
  * Reproducible and resumable by construction: every model answer goes to an on-disk cache keyed by
- * deterministic ids the moment it arrives; order-sensitive steps (KC registry merges, dedup of
- * accepted problems) run in input order whatever the concurrency; timestamps come from the run's
- * first start. A run killed at any point and started again replays its cached answers for free,
- * continues where it stopped, and writes the same files as an uninterrupted run. Output files are
- * written once, at the end, atomically (temp file + rename): nothing is ever written twice.
+ * deterministic ids the moment it arrives; every topic has one partition here, so the ordered steps
+ * (KC registry merges, the judge's final dedup) see their input in seed order whatever the
+ * concurrency; stages run one after the other, each until its input is drained (the graph samples
+ * from every seed's concepts); timestamps come from the run's first start. A run killed at any
+ * point and started again replays its cached answers for free, continues where it stopped, and
+ * writes the same files as an uninterrupted run. Output files are written once, at the end,
+ * atomically (temp file + rename): nothing is ever written twice.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createKcRegistry } from '../../core/concepts/index.ts';
-import { createDeduper } from '../../core/dedup/index.ts';
 import { createNgramIndex } from '../../core/decontam/index.ts';
+import { KcGraph } from '../../core/graph/index.ts';
 import type { FieldMapping } from '../../core/seeds/index.ts';
-import type { Candidate, Combination, Seed, SeedConcepts, Verdict } from '../../schemas/generated/types.ts';
-import { extractConcepts, llmSynonymCheck } from '../../services/concept-extractor/handler.ts';
-import { graphStageFrom } from '../../services/concept-graph/stage.ts';
-import { commitVerdict, judgeCandidate, judgeModelsFrom, judgeSettingsFrom } from '../../services/judge/handler.ts';
-import { synthesizeProblem } from '../../services/problem-synth/handler.ts';
-import { loadBenchmarks } from '../../services/runtime/benchmarks.ts';
+import type { Seed, SeedConcepts, TopicName, TopicValues, Verdict } from '../../schemas/generated/types.ts';
+import { loadTopics } from '../../schemas/catalog.ts';
+import { PIPELINE_STAGES } from '../../services/stages.ts';
+import { loadDecontamination } from '../../services/runtime/benchmarks.ts';
 import { EmbeddingsClient } from '../../services/runtime/embeddings.ts';
 import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
-import type { HandlerResult } from '../../services/runtime/handler.ts';
+import { DLQ_HEADERS, ensureTopics, InProcessTransport, localSerde, type Serde } from '../../services/runtime/kafka/index.ts';
 import { LlmClient, LlmError } from '../../services/runtime/llm.ts';
-import { writeOutputs, type DlqRecord } from './outputs.ts';
-import { mapOrdered, OrderedGate } from './pool.ts';
-import type { Progress } from './progress.ts';
-import { buildReport, type RunReport } from './report.ts';
-import { readSeedFile } from './seeds-file.ts';
+import { jsonLogger } from '../../services/runtime/log.ts';
 import type { RunSettings } from '../../services/runtime/settings.ts';
+import { groupOf, startStage, type StageDeclaration, type StageSetupContext } from '../../services/runtime/stage.ts';
+import { writeOutputs } from './outputs.ts';
+import type { Progress } from './progress.ts';
+import { buildReport, type DlqRecord, type RunReport } from './report.ts';
+import { readSeedFile } from './seeds-file.ts';
 
 export interface RunOptions {
   seedsFile: string;
@@ -41,6 +42,8 @@ export interface RunOptions {
   strict?: boolean;
   settings: RunSettings;
   progress: Progress;
+  /** The stages to run, upstream first (default: the pipeline's; recipes add their own). */
+  stages?: readonly StageDeclaration[];
 }
 
 export class RunError extends Error {
@@ -80,16 +83,21 @@ function prepareOutDir(outDir: string, seedsFile: string): RunManifest {
   return manifest;
 }
 
-/** Turns a handler result into its value, or a DLQ record for the run's dlq.jsonl. */
-function route<T>(result: HandlerResult<T>, stage: string, input: { id: string; payload: unknown }, dlq: DlqRecord[]): T | undefined {
-  if (result.kind === 'ok') return result.value;
-  dlq.push({ stage, id: input.id, reason: result.reason, detail: result.kind === 'dlq' ? result.detail : result.reason, input: input.payload });
-  return undefined;
+
+/**
+ * The run's sampling rule in the graph stage's terms: `combinations` in all, sampled once, after
+ * every seed's concepts are in the graph (the stage samples when its input is drained).
+ */
+function runSettings(settings: RunSettings): RunSettings {
+  const n = settings.combinations;
+  return { ...settings, services: { ...settings.services, combinations_per_seed: n, max_combinations: n, sample_every_seeds: 0, sample_every_seconds: 0 } };
 }
 
 export async function runPipeline(opts: RunOptions): Promise<RunReport> {
   const t0 = performance.now();
-  const { settings, progress } = opts;
+  const { progress } = opts;
+  const settings = runSettings(opts.settings);
+  const stages = opts.stages ?? PIPELINE_STAGES;
   const manifest = prepareOutDir(opts.outDir, opts.seedsFile);
   const now = () => manifest.started_at;
   const cache = new FileLlmCache(path.join(opts.outDir, STATE_DIR, 'llm-cache.jsonl'));
@@ -115,121 +123,52 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     }));
     progress.total('seeds', seeds.length);
 
-    // Concepts: model calls run concurrently, registry merges in seed order.
-    const registry = createKcRegistry({
-      sameThreshold: settings.kc_merge.same,
-      synonymThreshold: settings.kc_merge.synonym,
-      maxSynonymChecks: settings.kc_merge.max_synonym_checks,
-      search: 'exact',
-      seed: settings.seed,
-      embed: (names) => embeddings.embed(names),
-      synonymCheck: llmSynonymCheck(llm),
-    });
-    const gate = new OrderedGate();
-    progress.stage('concepts', seeds.length);
-    const conceptResults = await mapOrdered(seeds, settings.concurrency, async (seed, i) => {
-      let passed = false;
-      try {
-        const result = await extractConcepts(seed, {
-          llm,
-          now,
-          registry: { addMany: (inputs) => gate.pass(i, () => ((passed = true), registry.addMany(inputs))) },
-        });
-        return route(result, 'concept-extractor', { id: seed.seed_id, payload: seed }, dlq);
-      } finally {
-        if (!passed) await gate.skip(i);
-        progress.tick('concepts');
-      }
-    });
-    const concepts = conceptResults.filter((c): c is SeedConcepts => c !== undefined);
+    // The stages, on the in-process transport, one after the other.
+    const transport = new InProcessTransport({ now });
+    const serde = localSerde();
+    await ensureTopics(transport.admin());
+    await produce(transport, serde, 'grip.seeds', seeds);
+    const log = jsonLogger('grip-run', devNull);
+    const ctx: StageSetupContext = { settings, transport, serde, log, now, llm: () => llm, embeddings: () => embeddings };
+    for (const stage of stages) await runToEnd(stage, ctx, transport, progress);
 
-    // Graph and combinations.
-    const graphStage = graphStageFrom(settings);
-    for (const c of concepts) graphStage.ingest(c);
-    const combos: Combination[] = graphStage.sample(settings.combinations, now());
-    progress.total('kcs', registry.size);
-    progress.total('combinations', combos.length);
-
-    // Candidates.
-    progress.stage('candidates', combos.length);
-    const candidates = (
-      await mapOrdered(combos, settings.concurrency, async (combo) => {
-        try {
-          return route(await synthesizeProblem(combo, { llm, now }), 'problem-synth', { id: combo.combo_id, payload: combo }, dlq);
-        } finally {
-          progress.tick('candidates');
-        }
-      })
-    ).filter((c): c is Candidate => c !== undefined);
-
-    // Verdicts: judged concurrently, committed (final dedup) in candidate order.
-    const judgeSettings = judgeSettingsFrom(settings);
-    // The default sets live in ../shared/data of this workspace; elsewhere they may be absent, and a
-    // run without them still works (contamination figures then cover what was found).
-    const benchmarkSpecs = settings.defaultBenchmarks
-      ? settings.benchmarks.filter((b) => fs.existsSync(b.file) || (progress.warn(`decontamination set ${b.source} not found at ${b.file}; skipped`), false))
-      : settings.benchmarks;
-    const benchmarkRecords = await loadBenchmarks(benchmarkSpecs);
-    const decontam = createNgramIndex(benchmarkRecords);
-    const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
-    for (const seed of seeds) deduper.addReference(seed.seed_id, seed.problem);
-    const judgeModels = judgeModelsFrom(settings);
-    progress.stage('verdicts', candidates.length);
-    const judged = await mapOrdered(candidates, settings.concurrency, async (candidate) => {
-      try {
-        return route(
-          await judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper, judgeModels, now }),
-          'judge',
-          { id: candidate.candidate_id, payload: candidate },
-          dlq,
-        );
-      } finally {
-        progress.tick('verdicts');
-      }
-    });
-    const verdicts = judged.filter((v): v is Verdict => v !== undefined).map((v) => commitVerdict(v, deduper));
+    const read = <T extends TopicName>(topic: T) => decodeAll(transport, serde, topic);
+    const concepts = await read('grip.concepts');
+    const combos = await read('grip.pairs');
+    const candidates = await read('grip.candidates');
+    const verdicts = await read('grip.verdicts');
+    dlq.push(...(await deadLetters(transport, serde)));
     const accepted = verdicts.filter((v) => v.accepted);
+    progress.total('kcs', new Set(concepts.flatMap((c) => c.kcs.map((k) => k.kc_id))).size);
+    progress.total('combinations', combos.length);
     progress.total('accepted', accepted.length);
 
     // Similarity of each accepted problem to its seeds (the paper: 0.55-0.65, none above 0.9).
-    const seedById = new Map(seeds.map((s) => [s.seed_id, s]));
-    const similarities: number[] = [];
-    if (accepted.length > 0) {
-      const seedTexts = [...new Set(accepted.flatMap((v) => v.lineage.seed_ids.filter((id) => seedById.has(id))))];
-      const vectors = await embeddings.embed([...accepted.map((v) => v.problem), ...seedTexts.map((id) => seedById.get(id)!.problem)]);
-      const seedVector = new Map(seedTexts.map((id, i) => [id, vectors[accepted.length + i]]));
-      accepted.forEach((v, i) => {
-        let best = -1;
-        for (const id of v.lineage.seed_ids) {
-          const sv = seedVector.get(id);
-          if (sv) best = Math.max(best, dot(vectors[i], sv));
-        }
-        if (best > -1) similarities.push(best);
-      });
-    }
-
+    const similarities = await seedSimilarities(accepted, seeds, embeddings);
+    const { index: decontam } = await loadDecontamination(settings, () => undefined);
     const report = buildReport({
       seedsRead: seedFile.lines,
       seeds,
       duplicateSeeds: seedFile.duplicates,
       concepts,
-      kcIds: registry.ids(),
-      graph: graphStage.graph.stats(),
+      kcIds: [...new Set(concepts.flatMap((c) => c.kcs.map((k) => k.kc_id)))],
+      graph: graphOf(concepts).stats(),
       combos,
       candidates,
       verdicts,
       dlq,
       seedSimilarities: similarities,
-      contamination: decontam.contaminationRates(accepted.map((v) => v.problem)),
+      contamination: (decontam ?? createNgramIndex([])).contaminationRates(accepted.map((v) => v.problem)),
       llmUsage: llm.usageByStage(),
       wallSeconds: (performance.now() - t0) / 1000,
     });
     writeOutputs(opts.outDir, { verdicts, dlq, report });
     return report;
   } catch (error) {
-    if (error instanceof LlmError && error.retriable) {
+    const cause = error instanceof LlmError ? error : (error as { cause?: unknown })?.cause;
+    if (cause instanceof LlmError && cause.retriable) {
       throw new RunError(
-        `model endpoint unreachable for stage ${error.stage}: ${error.message}\n` +
+        `model endpoint unreachable for stage ${cause.stage}: ${cause.message}\n` +
           `Answers received so far are kept in ${path.join(opts.outDir, STATE_DIR)}; run the same command again to resume.`,
       );
     }
@@ -237,6 +176,84 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
   } finally {
     cache.close();
   }
+}
+
+/** The stage's own logs go nowhere in `grip run`: the progress bars and warnings are its output. */
+const devNull = { write: () => true } as unknown as NodeJS.WritableStream;
+
+/** How many retries of a message `grip run` allows before it stops and says to resume. */
+const RUN_RETRIES = 2;
+
+/** Runs one stage until it has handled everything in its input topic, then stops it. */
+async function runToEnd(stage: StageDeclaration, ctx: StageSetupContext, transport: InProcessTransport, progress: Progress): Promise<void> {
+  progress.stage(stage.name, transport.records(stage.input).length);
+  const started = await startStage(stage, ctx, { maxRetries: RUN_RETRIES });
+  const crashed = started.done.then(
+    () => new Error(`stage ${stage.name} stopped before it handled its input`),
+    (error: unknown) => error,
+  );
+  const admin = transport.admin();
+  let ticked = 0n;
+  try {
+    for (;;) {
+      // Handled = committed: runStage commits a message only after its outputs were produced.
+      const [ends, committed] = await Promise.all([admin.endOffsets([stage.input]), admin.groupOffsets(groupOf(stage), [stage.input])]);
+      const handled = committed.reduce((sum, c) => sum + c.offset, 0n);
+      for (; ticked < handled; ticked++) progress.tick(stage.name);
+      if (ends.every((e) => (committed.find((c) => c.partition === e.partition)?.offset ?? 0n) >= e.offset)) break;
+      const outcome = await Promise.race([crashed, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 50))]);
+      if (outcome !== undefined) throw outcome;
+    }
+  } finally {
+    await started.stop();
+  }
+  await started.done; // a crash while stopping still counts
+}
+
+async function produce<T extends TopicName>(transport: InProcessTransport, serde: Serde, topic: T, values: Array<TopicValues[T]>): Promise<void> {
+  const records = await Promise.all(values.map(async (value) => ({ topic, key: serde.keyOf(topic, value), value: await serde.encode(topic, value) })));
+  await transport.producer().send(records);
+}
+
+async function decodeAll<T extends TopicName>(transport: InProcessTransport, serde: Serde, topic: T): Promise<Array<TopicValues[T]>> {
+  return Promise.all(transport.records(topic).map(async (r) => (await serde.decode(topic, r.value)) as TopicValues[T]));
+}
+
+/** Every stage's dead letters, as dlq.jsonl rows: stage, input id (its key), reason, detail, input. */
+async function deadLetters(transport: InProcessTransport, serde: Serde): Promise<DlqRecord[]> {
+  const out: DlqRecord[] = [];
+  for (const spec of loadTopics().values()) {
+    for (const r of transport.records(spec.dlq)) {
+      const header = (name: string) => r.headers[name]?.toString('utf8') ?? '';
+      const input = await serde.decode(spec.topic, r.value).catch(() => r.value?.toString('utf8') ?? null);
+      out.push({ stage: header(DLQ_HEADERS.stage), id: r.key?.toString('utf8') ?? '', reason: header(DLQ_HEADERS.reason), detail: header(DLQ_HEADERS.detail), input });
+    }
+  }
+  return out;
+}
+
+function graphOf(concepts: SeedConcepts[]): KcGraph {
+  const graph = new KcGraph();
+  for (const c of concepts) if (c.kcs.length > 0 && !graph.hasSeed(c.seed_id)) graph.addSeed(c.seed_id, c.kcs.map((k) => k.kc_id));
+  return graph;
+}
+
+async function seedSimilarities(accepted: Verdict[], seeds: Seed[], embeddings: EmbeddingsClient): Promise<number[]> {
+  if (accepted.length === 0) return [];
+  const seedById = new Map(seeds.map((s) => [s.seed_id, s]));
+  const seedTexts = [...new Set(accepted.flatMap((v) => v.lineage.seed_ids.filter((id) => seedById.has(id))))];
+  const vectors = await embeddings.embed([...accepted.map((v) => v.problem), ...seedTexts.map((id) => seedById.get(id)!.problem)]);
+  const seedVector = new Map(seedTexts.map((id, i) => [id, vectors[accepted.length + i]]));
+  const similarities: number[] = [];
+  accepted.forEach((v, i) => {
+    let best = -1;
+    for (const id of v.lineage.seed_ids) {
+      const sv = seedVector.get(id);
+      if (sv) best = Math.max(best, dot(vectors[i], sv));
+    }
+    if (best > -1) similarities.push(best);
+  });
+  return similarities;
 }
 
 function dot(a: Float32Array, b: Float32Array): number {

@@ -18,7 +18,15 @@ import {
 } from '../../core/report/index.ts';
 import type { Candidate, Combination, Seed, SeedConcepts, Verdict } from '../../schemas/generated/types.ts';
 import type { StageUsage } from '../../services/runtime/llm.ts';
-import type { DlqRecord } from './outputs.ts';
+
+/** A dlq.jsonl row: an input some stage could not process, and why. */
+export interface DlqRecord {
+  stage: string;
+  id: string;
+  reason: string;
+  detail: string;
+  input: unknown;
+}
 
 export interface RunReport {
   seeds: { lines_read: number; valid: number; duplicates: number; rejected: number };

@@ -100,7 +100,7 @@ export const llm: Component = {
   name: 'llm',
   startTimeoutMs: 180_000,
 
-  clientUrl: (config) => config.llm.extract.baseUrl,
+  clientUrl: (config) => config.llm.default.baseUrl,
 
   isInstalled: (paths) => isInstalled(paths.install('llm'), entry),
 
@@ -118,14 +118,14 @@ export const llm: Component = {
   },
 
   async prepare(config, paths) {
-    const { port } = urlHostPort(config.llm.extract.baseUrl);
+    const { port } = urlHostPort(config.llm.default.baseUrl);
     const install = paths.install('llm');
     const s = entry.server;
     return {
       command: path.join(install, 'bin', 'llama-server'),
       args: [
         '--model', path.join(install, 'models', MODEL.file),
-        '--alias', config.llm.extract.model,
+        '--alias', config.llm.default.model,
         '--host', LOCAL_HOST,
         '--port', String(port),
         '--ctx-size', String(s.ctxSize),
@@ -143,5 +143,5 @@ export const llm: Component = {
     };
   },
 
-  health: (config) => httpProbe(`${originOf(config.llm.extract.baseUrl)}/health`, (status) => status === 200),
+  health: (config) => httpProbe(`${originOf(config.llm.default.baseUrl)}/health`, (status) => status === 200),
 };

@@ -55,7 +55,7 @@ export function clientHostPort(config: GripConfig, component: ComponentName): Ho
     case 'clickhouse':
       return urlHostPort(config.clickhouse.url);
     case 'llm':
-      return urlHostPort(config.llm.extract.baseUrl);
+      return urlHostPort(config.llm.default.baseUrl);
     case 'embeddings':
       return urlHostPort(config.embeddings.baseUrl);
   }

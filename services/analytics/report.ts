@@ -18,11 +18,10 @@
  * core/decontam over the accepted problems (ClickHouse does not hold the benchmark texts); the
  * judge's own record (longest overlap per verdict) is in `contamination_judge`.
  */
-import fs from 'node:fs';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createNgramIndex, type BenchmarkRecord, type NgramIndex } from '../../core/decontam/index.ts';
 import { contaminationTable, type AcceptanceRow, type KcCoverage, type Quantiles } from '../../core/report/index.ts';
-import { defaultBenchmarks, loadBenchmarks, type BenchmarkSpec } from '../runtime/benchmarks.ts';
+import { defaultBenchmarks, loadDecontamination, type BenchmarkSpec } from '../runtime/benchmarks.ts';
 import type { GripConfig } from '../runtime/config.ts';
 import { EmbeddingsClient } from '../runtime/embeddings.ts';
 import {
@@ -170,12 +169,8 @@ export function createAnalytics(config: GripConfig, opts: AnalyticsOptions = {})
   function benchmarkIndex() {
     index ??= (async () => {
       if (opts.benchmarks) return { index: createNgramIndex(opts.benchmarks) };
-      const specs = opts.benchmarkSpecs ?? defaultBenchmarks();
-      const present = specs.filter((s) => fs.existsSync(s.file));
-      const missing = specs.filter((s) => !fs.existsSync(s.file)).map((s) => `${s.source} (${s.file})`);
-      const warning = missing.length ? `decontamination sets not found, skipped: ${missing.join(', ')}` : undefined;
-      if (present.length === 0) return { index: null, warning };
-      return { index: createNgramIndex(await loadBenchmarks(present)), warning };
+      const { index: built, skipped } = await loadDecontamination({ benchmarks: opts.benchmarkSpecs ?? defaultBenchmarks(), defaultBenchmarks: true }, () => undefined);
+      return { index: built, warning: skipped.length ? `decontamination sets not found, skipped: ${skipped.join(', ')}` : undefined };
     })();
     return index;
   }

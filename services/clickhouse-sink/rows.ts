@@ -15,6 +15,7 @@
  * message is rejected before it poisons a whole insert batch.
  */
 import { shortHash } from '../../core/util/hash.ts';
+import { storedTopics } from '../../schemas/catalog.ts';
 import type { Candidate, Combination, Lineage, Seed, SeedConcepts, TopicValues, Verdict } from '../../schemas/generated/types.ts';
 
 export class RowMappingError extends Error {
@@ -30,16 +31,13 @@ export class RowMappingError extends Error {
 }
 
 /** The table each topic lands in (database `grip` by default). */
-export const TOPIC_TABLES = {
-  'grip.seeds': 'seeds',
-  'grip.concepts': 'concepts',
-  'grip.pairs': 'pairs',
-  'grip.candidates': 'candidates',
-  'grip.verdicts': 'verdicts',
-} as const satisfies Partial<Record<keyof TopicValues, string>>; // grip.kc-registry is a stage's internal state, not data
+/** Topics with a row mapper below (grip.kc-registry is a stage's internal state, not data). */
+export type SinkTopic = keyof TopicRows;
 
-export type SinkTopic = keyof typeof TOPIC_TABLES;
-export type SinkTable = (typeof TOPIC_TABLES)[SinkTopic];
+/** Each stored topic's table, as schemas/topics.yaml declares it (`table:`). */
+export const TOPIC_TABLES: Record<SinkTopic, string> = Object.fromEntries(storedTopics().map((spec) => [spec.topic, spec.table])) as Record<SinkTopic, string>;
+
+export type SinkTable = string;
 
 /** DateTime (UInt32 seconds) covers 1970-01-01 .. 2106-02-07. */
 const MAX_DATETIME_MS = 4_294_967_295_000;
@@ -367,7 +365,7 @@ const MAPPERS: { [T in SinkTopic]: (value: TopicValues[T]) => TopicRows[T] } = {
 /** The table and row of a message of `topic`; throws for an unknown topic or a bad value. */
 export function rowFor<T extends SinkTopic>(topic: T, value: TopicValues[T]): { table: SinkTable; row: TopicRows[T] } {
   const mapper = MAPPERS[topic] as ((value: TopicValues[T]) => TopicRows[T]) | undefined;
-  if (!mapper) throw new Error(`clickhouse-sink: no table for topic ${JSON.stringify(topic)} (known: ${Object.keys(MAPPERS).join(', ')})`);
+  if (!mapper || !TOPIC_TABLES[topic]) throw new Error(`clickhouse-sink: no table for topic ${JSON.stringify(topic)} (known: ${Object.keys(MAPPERS).join(', ')})`);
   return { table: TOPIC_TABLES[topic], row: mapper(value) };
 }
 

@@ -13,8 +13,7 @@ import { migrate } from './migrate.ts';
 import { loadTopics } from '../../schemas/catalog.ts';
 import { dlq, drop, ok, type HandlerResult } from '../runtime/handler.ts';
 import { NonRetriableError, RetriableError, runStage, type InRecord, type StageHandle } from '../runtime/kafka/index.ts';
-import { sinkGroupOf } from '../runtime/groups.ts';
-import { combine, type ServiceStarter } from '../runtime/service.ts';
+import { combine, sinkGroupOf, type RunningService, type ServiceContext } from '../runtime/stage.ts';
 import { errorMessage } from '../runtime/kafka/errors.ts';
 import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
 
@@ -32,7 +31,7 @@ async function insert(writer: ClickHouseWriter, table: string, row: Record<strin
   }
 }
 
-export const startClickHouseSink: ServiceStarter = async (ctx) => {
+export const startClickHouseSink = async (ctx: ServiceContext): Promise<RunningService> => {
   const result = await migrate(ctx.config.clickhouse, { log: (m) => ctx.log('info', m) });
   ctx.log('info', 'ClickHouse migrations applied', { applied: result.applied?.length ?? 0 });
   const writer = new ClickHouseWriter({ clickhouse: ctx.config.clickhouse, maxBatchRows: 1000, maxBatchWaitMs: 500 });

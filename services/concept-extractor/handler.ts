@@ -7,7 +7,7 @@
 import { implausibleKcName, type KcRegistry, type SynonymCheck } from '../../core/concepts/index.ts';
 import { kcExtraction, kcFilter, synonymCheck } from '../../core/prompts/index.ts';
 import { deterministicId } from '../../core/util/hash.ts';
-import type { Seed, SeedConcepts } from '../../schemas/generated/types.ts';
+import type { LineageStep, Seed, SeedConcepts } from '../../schemas/generated/types.ts';
 import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
 import type { LlmClient } from '../runtime/llm.ts';
 
@@ -39,7 +39,18 @@ function distinctNames(names: string[]): string[] {
   });
 }
 
-export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): Promise<HandlerResult<SeedConcepts>> {
+/** What the concurrent half of extraction found: names kept and dropped, and its model calls. */
+export interface ExtractedNames {
+  kept: string[];
+  dropped: SeedConcepts['dropped'];
+  steps: LineageStep[];
+}
+
+/**
+ * The concurrent half: the extract and filter calls. Independent of the registry, so any number run
+ * at once; their merging (`mergeConcepts`) is the order-sensitive half.
+ */
+export async function extractNames(seed: Seed, deps: Pick<ConceptExtractorDeps, 'llm'>): Promise<HandlerResult<ExtractedNames>> {
   return dlqOnModelFailure(async () => {
     const { value, steps } = await withLineage(async () => {
       const extracted = await tracedCall(deps.llm, 'extract', kcExtraction, { problem: seed.problem, solution: seed.solution });
@@ -49,7 +60,7 @@ export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): P
         if (reason) dropped.push({ raw_name: name, reason });
         return !reason;
       });
-      if (names.length === 0) return { kept: [], dropped, merged: [] };
+      if (names.length === 0) return { kept: [], dropped };
       const filtered = await tracedCall(deps.llm, 'filter', kcFilter, { problem: seed.problem, kcs: names });
       // The filter answers per listed name; a name it does not mention is kept (it was not judged bad).
       const decisions = new Map(filtered.value.decisions.map((d) => [d.kc.trim().toLowerCase(), d]));
@@ -59,28 +70,45 @@ export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): P
         if (decision && !decision.keep) dropped.push({ raw_name: name, reason: decision.reason || 'dropped by the quality filter' });
         else kept.push(name);
       }
-      const merged = await deps.registry.addMany(kept.map((name) => ({ name })));
-      return { kept, dropped, merged };
+      return { kept, dropped };
     });
+    return ok({ ...value, steps });
+  });
+}
+
+/**
+ * The ordered half: merges the kept names into the KC registry (embedding search, the synonym check
+ * in the band) and makes the seed's concepts message. Runners call it in input order: the first
+ * name of a concept founds its cluster.
+ */
+export async function mergeConcepts(seed: Seed, names: ExtractedNames, deps: Pick<ConceptExtractorDeps, 'registry' | 'now'>): Promise<HandlerResult<SeedConcepts>> {
+  return dlqOnModelFailure(async () => {
+    const { value: merged, steps: synonymSteps } = await withLineage(async () => (names.kept.length > 0 ? deps.registry.addMany(names.kept.map((name) => ({ name }))) : []));
     // Two names of one seed can merge into one KC: keep each KC once, first name wins.
     const seen = new Set<string>();
     const kcs: SeedConcepts['kcs'] = [];
-    value.merged.forEach((m, i) => {
+    merged.forEach((m, i) => {
       if (seen.has(m.id)) return;
       seen.add(m.id);
-      kcs.push({ kc_id: m.id, name: m.representative, raw_name: value.kept[i], outcome: m.outcome, similarity: m.outcome === 'new' ? 1 : (m.similarity ?? 1) });
+      kcs.push({ kc_id: m.id, name: m.representative, raw_name: names.kept[i], outcome: m.outcome, similarity: m.outcome === 'new' ? 1 : (m.similarity ?? 1) });
     });
     // The id names the extraction (seed + the extract and filter calls, whose ids carry the prompt
     // versions and models), not the registry's synonym calls: those depend on what the registry held
     // at the time, and a seed extracted again (sent twice, redelivered) must land on the same row.
-    const extraction = steps.filter((s) => s.stage !== 'synonym');
+    const extraction = names.steps;
     return ok<SeedConcepts>({
       concepts_id: deterministicId('concepts', extraction.map((s) => s.prompt_version).join(','), { seed: seed.seed_id, calls: extraction.map((s) => s.call_id) }),
       seed_id: seed.seed_id,
       kcs,
-      dropped: value.dropped,
-      lineage: { seed_ids: [seed.seed_id], kc_ids: kcs.map((k) => k.kc_id), combo_id: null, steps },
+      dropped: names.dropped,
+      lineage: { seed_ids: [seed.seed_id], kc_ids: kcs.map((k) => k.kc_id), combo_id: null, steps: [...names.steps, ...synonymSteps] },
       created_at: deps.now(),
     });
   });
+}
+
+/** Both halves in one call (for a runner that needs no ordering, and tests). */
+export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): Promise<HandlerResult<SeedConcepts>> {
+  const names = await extractNames(seed, deps);
+  return names.kind === 'ok' ? mergeConcepts(seed, names.value, deps) : names;
 }

@@ -1,99 +1,96 @@
 /**
- * concept-graph: keeps the KC relation graph from the stream of seed concepts and samples
- * combinations from it (the paper's steps 3-4). Stateful by nature: it owns the graph and the
- * sampler, whose yielded-key set makes every canonical key come out once.
+ * concept-graph: grip.concepts -> grip.pairs (the paper's steps 3-4). Keeps the KC graph and the
+ * sampler (graph.ts).
+ *
+ * State is rebuilt from the logs at start: every combination already in grip.pairs is marked as
+ * emitted, then every seed's concepts in grip.concepts are added to the graph. A combination's key
+ * is emitted once: a pair produced before a crash is in grip.pairs, so the rebuilt sampler skips it;
+ * a replay of grip.concepts only re-adds seeds the graph has.
+ *
+ * When it samples: each concepts message earns `services.combinations_per_seed` combinations (until
+ * `services.max_combinations` were emitted in all), sampled once the stage has handled all of its
+ * input (the fullest graph: `grip run` samples once, after every seed), or, under a steady inflow,
+ * after `services.sample_every_seeds` messages or `services.sample_every_seconds`.
+ *
+ * Exactly one instance: the graph is global; a second member of the group would sample from a
+ * graph that misses the other half's seeds. Throughput is not the limit: no model calls here.
  */
-import { createSampler, type Combination as SampledCombination, type Sampler, type SamplerOptions } from '../../core/combos/index.ts';
-import { KcGraph } from '../../core/graph/index.ts';
-import { shortHash } from '../../core/util/hash.ts';
+import { Counter, Gauge } from 'prom-client';
 import type { Combination, SeedConcepts } from '../../schemas/generated/types.ts';
-import type { RunSettings } from '../runtime/settings.ts';
+import { ok } from '../runtime/handler.ts';
+import { readLog } from '../runtime/kafka/index.ts';
+import { declareStage } from '../runtime/stage.ts';
+import { graphStageFrom } from './graph.ts';
 
-/** Seeds named in a combination's lineage, at most: a hub KC can sit in thousands of seeds. */
-const MAX_LINEAGE_SEEDS = 20;
+const graphSeeds = new Gauge({ name: 'grip_graph_seeds', help: 'Seeds in the KC graph' });
+const graphKcs = new Gauge({ name: 'grip_graph_kcs', help: 'KCs (nodes) in the KC graph' });
+const combosEmitted = new Counter({ name: 'grip_graph_combinations_total', help: 'Combinations emitted to grip.pairs, by relation', labelNames: ['relation'] as const });
+const conflicts = new Counter({ name: 'grip_graph_seed_conflicts_total', help: 'Concepts of a seed already in the graph with other KCs (kept the first)' });
 
-/** The stage as the settings file (`sampling`, `seed`) describes it. */
-export function graphStageFrom(settings: Pick<RunSettings, 'seed' | 'sampling'>): ConceptGraphStage {
-  return new ConceptGraphStage({
-    seed: settings.seed,
-    quotas: settings.sampling.quotas,
-    minWeight: settings.sampling.min_weight,
-    hubFraction: settings.sampling.hub_fraction,
-    novelOnly: settings.sampling.novel_only,
-  });
-}
-
-export function comboId(key: string): string {
-  return `combo-${shortHash(key, 24)}`;
-}
-
-export class ConceptGraphStage {
-  readonly graph: KcGraph;
-  readonly sampler: Sampler;
-  private readonly names = new Map<string, string>();
-
-  constructor(samplerOptions: SamplerOptions, graph = new KcGraph()) {
-    this.graph = graph;
-    this.sampler = createSampler(this.graph, samplerOptions);
-  }
-
-  /**
-   * Adds one seed's KCs to the graph; a seed without KCs adds nothing. Redelivery changes nothing.
-   * 'conflict': the seed is in the graph already with other KCs (a re-extraction with another
-   * model); the graph keeps the first extraction, since co-occurrence counts cannot be taken back.
-   */
-  ingest(concepts: SeedConcepts): 'added' | 'known' | 'empty' | 'conflict' {
-    for (const kc of concepts.kcs) this.names.set(kc.kc_id, kc.name);
-    if (concepts.kcs.length === 0) return 'empty';
-    const ids = concepts.kcs.map((k) => k.kc_id);
-    if (this.graph.hasSeed(concepts.seed_id)) {
-      try {
-        this.graph.addSeed(concepts.seed_id, ids);
-        return 'known';
-      } catch {
-        return 'conflict';
-      }
-    }
-    this.graph.addSeed(concepts.seed_id, ids);
-    return 'added';
-  }
-
-  /** A combination already in grip.pairs (found on restart): never emitted again. */
-  markEmitted(combo: Pick<Combination, 'kc_ids' | 'kc_names'>): boolean {
-    combo.kc_ids.forEach((id, i) => this.names.has(id) || this.names.set(id, combo.kc_names[i] ?? id));
-    return this.sampler.markYielded(combo.kc_ids);
-  }
-
-  nameOf(kcId: string): string {
-    return this.names.get(kcId) ?? kcId;
-  }
-
-  /** Up to n combinations never emitted before, as grip.pairs messages. */
-  sample(n: number, now: number): Combination[] {
-    return this.sampler.next(n).map((c) => this.toMessage(c, now));
-  }
-
-  private toMessage(c: SampledCombination, now: number): Combination {
-    const id = comboId(c.key);
-    const seeds = new Set<string>();
-    for (const kc of c.kcIds) {
-      for (const seed of this.graph.seedsOf(kc)) {
-        if (seeds.size >= MAX_LINEAGE_SEEDS) break;
-        seeds.add(seed);
-      }
-    }
-    return {
-      combo_id: id,
-      key: c.key,
-      kc_ids: c.kcIds,
-      kc_names: c.kcIds.map((k) => this.nameOf(k)),
-      relation: c.relation,
-      hop: c.hop,
-      witness: c.path,
-      weight: c.weight,
-      novel: c.novel,
-      lineage: { seed_ids: [...seeds].sort(), kc_ids: c.kcIds, combo_id: id, steps: [] },
-      created_at: now,
+export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination>({
+  name: 'concept-graph',
+  description: 'seed concepts -> the KC graph -> combinations never seen together',
+  input: 'grip.concepts',
+  output: 'grip.pairs',
+  stateLogs: ['grip.pairs', 'grip.concepts'],
+  llmSteps: [],
+  port: 9403,
+  scaling: 'one',
+  // The graph and the sampler are one state: messages are applied one at a time, in order.
+  consumer: () => ({ concurrency: 1, maxInFlightBatches: 1, maxBatchRecords: 500 }),
+  async setup(ctx) {
+    const { settings } = ctx;
+    const graphStage = graphStageFrom(settings);
+    let emitted = 0;
+    const pairs = await readLog<Combination>({
+      transport: ctx.transport,
+      serde: ctx.serde,
+      topic: 'grip.pairs',
+      name: 'concept-graph-pairs',
+      onValue: (combo) => {
+        if (graphStage.markEmitted(combo)) emitted++;
+      },
+    });
+    await pairs.done;
+    const concepts = await readLog<SeedConcepts>({
+      transport: ctx.transport,
+      serde: ctx.serde,
+      topic: 'grip.concepts',
+      name: 'concept-graph-concepts',
+      onValue: (c) => void graphStage.ingest(c),
+    });
+    await concepts.done;
+    const refreshGauges = () => {
+      graphSeeds.set(graphStage.graph.seedCount);
+      graphKcs.set(graphStage.graph.graph.order);
     };
-  }
-}
+    refreshGauges();
+    ctx.log('info', 'graph rebuilt from grip.pairs and grip.concepts', { combinations_emitted: emitted, seeds: graphStage.graph.seedCount });
+
+    const { combinations_per_seed: perSeed, max_combinations: maxTotal, sample_every_seeds: everySeeds, sample_every_seconds: everySeconds } = settings.services;
+    let owed = 0; // messages whose combinations are not sampled yet
+    const countedTo = new Map<number, bigint>(); // per partition: a retried message is owed once
+    let lastSample = Date.now();
+    return {
+      handle: async (concepts) => ok(concepts),
+      ordered: async (concepts, _value, c) => {
+        const outcome = graphStage.ingest(concepts);
+        if (outcome === 'conflict') conflicts.inc();
+        const { partition, offset } = c.record;
+        if (outcome !== 'empty' && offset >= (countedTo.get(partition) ?? 0n)) owed++;
+        countedTo.set(partition, offset + 1n);
+        refreshGauges();
+        if (owed === 0 || !c.lastInBatch) return ok([]);
+        const due = (everySeeds > 0 && owed >= everySeeds) || (everySeconds > 0 && Date.now() - lastSample >= everySeconds * 1000);
+        if (!due && !(await c.inputDrained())) return ok([]);
+        const budget = maxTotal > 0 ? Math.max(0, Math.min(perSeed * owed, maxTotal - emitted)) : perSeed * owed;
+        owed = 0;
+        lastSample = Date.now();
+        const combos = budget > 0 ? graphStage.sample(budget, ctx.now()) : [];
+        emitted += combos.length;
+        for (const combo of combos) combosEmitted.inc({ relation: combo.relation });
+        return ok(combos);
+      },
+    };
+  },
+});

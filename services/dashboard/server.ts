@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Counter, Gauge, Histogram, register } from 'prom-client';
 import { createAnalytics, type AnalyticsOptions, type ClickHouseReport } from '../analytics/index.ts';
-import type { GripConfig } from '../runtime/config.ts';
+import { servicePortOf, type GripConfig } from '../runtime/config.ts';
 
 const reportsTotal = new Counter({ name: 'grip_dashboard_reports_total', help: 'Reports computed for the page, by outcome (ok, error)', labelNames: ['outcome'] as const });
 const reportSeconds = new Histogram({
@@ -31,8 +31,11 @@ const clickhouseUp = new Gauge({ name: 'grip_dashboard_clickhouse_up', help: '1 
 const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
 const ECHARTS_FILE = createRequire(import.meta.url).resolve('echarts/dist/echarts.min.js');
 
+/** The dashboard's default port. */
+export const DASHBOARD_PORT = 9410;
+
 export interface DashboardOptions {
-  /** Port; default config.services.ports.dashboard; 0 picks a free one (tests). */
+  /** Port; default GRIP_DASHBOARD_PORT or DASHBOARD_PORT; 0 picks a free one (tests). */
   port?: number;
   host?: string;
   /** How often the page polls /api/report, ms (default 5000). */
@@ -52,7 +55,7 @@ export interface Dashboard {
 type Snapshot = { status: 'ok'; report: ClickHouseReport; at: number } | { status: 'error'; error: string; kind: string; at: number };
 
 export async function startDashboard(config: GripConfig, opts: DashboardOptions = {}): Promise<Dashboard> {
-  const port = opts.port ?? config.services.ports.dashboard;
+  const port = opts.port ?? servicePortOf(config, 'dashboard', DASHBOARD_PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`dashboard port must be an integer in 0..65535, got ${port}`);
   const host = opts.host ?? config.services.host;
   const refreshMs = opts.refreshMs ?? 5000;

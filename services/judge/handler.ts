@@ -105,7 +105,8 @@ export async function judgeCandidate(candidate: Candidate, deps: JudgeDeps): Pro
 export function commitVerdict(verdict: Verdict, deduper: Deduper): Verdict {
   if (!verdict.accepted) return verdict;
   const result = deduper.check(verdict.problem);
-  if (result.duplicate) return { ...verdict, accepted: false, reason: 'duplicate', duplicate_of: result.matchId };
+  // Its own earlier acceptance (a copy judged before) is not a duplicate: a verdict never rejects itself.
+  if (result.duplicate && result.matchId !== verdict.verdict_id) return { ...verdict, accepted: false, reason: 'duplicate', duplicate_of: result.matchId };
   deduper.add(verdict.verdict_id, verdict.problem);
   return verdict;
 }

@@ -5,7 +5,7 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { BenchmarkRecord } from '../../core/decontam/index.ts';
+import { createNgramIndex, type BenchmarkRecord, type NgramIndex } from '../../core/decontam/index.ts';
 import { REPO_ROOT } from './config.ts';
 
 export interface BenchmarkSpec {
@@ -86,4 +86,32 @@ export async function loadBenchmarks(specs: readonly BenchmarkSpec[] = DEFAULT_B
   const all: BenchmarkRecord[] = [];
   for (const s of specs) all.push(...(await loadBenchmarkRecords(s.file, s)));
   return all;
+}
+
+export interface Decontamination {
+  /** The n-gram index over every set that was loaded; null when none was. */
+  index: NgramIndex | null;
+  /** Sets that were skipped, as "source (file)". */
+  skipped: string[];
+}
+
+/**
+ * The decontamination index every consumer of the benchmark sets builds the same way (the judge
+ * stage, `grip run`'s report, `grip report --from clickhouse`): the sets of the settings; a missing
+ * built-in default set is skipped with a warning, a set the user named must load.
+ */
+export function loadDecontamination(settings: { benchmarks: readonly BenchmarkSpec[]; defaultBenchmarks: boolean }, warn: (message: string) => void): Promise<Decontamination> {
+  // Built once per settings object: in `grip run` the judge stage and the report share it.
+  let loading = decontaminationBySettings.get(settings);
+  if (!loading) decontaminationBySettings.set(settings, (loading = buildDecontamination(settings, warn)));
+  return loading;
+}
+
+const decontaminationBySettings = new WeakMap<object, Promise<Decontamination>>();
+
+async function buildDecontamination(settings: { benchmarks: readonly BenchmarkSpec[]; defaultBenchmarks: boolean }, warn: (message: string) => void): Promise<Decontamination> {
+  const missing = settings.defaultBenchmarks ? settings.benchmarks.filter((b) => !existsSync(b.file)) : [];
+  for (const b of missing) warn(`decontamination set ${b.source} not found at ${b.file}; skipped`);
+  const present = settings.benchmarks.filter((b) => !missing.includes(b));
+  return { index: present.length > 0 ? createNgramIndex(await loadBenchmarks(present)) : null, skipped: missing.map((b) => `${b.source} (${b.file})`) };
 }

@@ -10,37 +10,8 @@ import { fileURLToPath } from 'node:url';
 /** Repository root (this file lives in services/runtime/). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Every LLM-backed step of the method. Each may have its own endpoint and model. */
-export const LLM_STAGES = [
-  'extract', // KC extraction from a seed problem + solution
-  'filter', // KC quality filter
-  'synonym', // synonym check between two KCs in the 0.70-0.90 cosine band
-  'synthesize', // problem synthesis from a KC combination
-  'difficulty', // difficulty rating of a synthesized problem
-  'solve', // solver for easy/medium problems
-  'solve_hard', // solver for hard problems
-  'judge_1',
-  'judge_2',
-  'judge_3',
-] as const;
-export type LlmStage = (typeof LLM_STAGES)[number];
-
-/** The pipeline's long-running services (`grip services up` starts one process of each). */
-export const SERVICE_NAMES = ['seed-ingest', 'concept-extractor', 'concept-graph', 'problem-synth', 'judge', 'clickhouse-sink', 'dashboard'] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
-
-/** Default HTTP port of each service (/metrics, /healthz; seed-ingest's POST /seeds; the dashboard page). */
-export const DEFAULT_SERVICE_PORTS: Record<ServiceName, number> = {
-  'seed-ingest': 9401,
-  'concept-extractor': 9402,
-  'concept-graph': 9403,
-  'problem-synth': 9404,
-  judge: 9405,
-  'clickhouse-sink': 9406,
-  dashboard: 9410,
-};
-
-const servicePortVar = (name: ServiceName) => `GRIP_${name.toUpperCase().replace(/-/g, '_')}_PORT`;
+/** GRIP_<NAME>_PORT: the variable that moves a service's HTTP port (the services are declared in services/stages.ts). */
+export const servicePortVar = (name: string) => `GRIP_${name.toUpperCase().replace(/-/g, '_')}_PORT`;
 
 export interface LlmEndpoint {
   baseUrl: string;
@@ -54,12 +25,21 @@ export interface GripConfig {
   kafka: { bootstrapServers: string[]; clientId: string };
   registry: { url: string };
   clickhouse: { url: string; username: string; password: string; database: string };
-  llm: Record<LlmStage, LlmEndpoint>;
+  llm: {
+    /** Every LLM step's endpoint unless overridden (GRIP_LLM_BASE_URL, _MODEL, _API_KEY). */
+    default: LlmEndpoint;
+    /**
+     * Per-step overrides from GRIP_LLM_<STEP>_BASE_URL / _MODEL / _API_KEY, by lower-case step name.
+     * Which steps exist is declared by the stages (services/stages.ts), which reject unknown ones.
+     */
+    steps: Record<string, Partial<LlmEndpoint>>;
+  };
   embeddings: LlmEndpoint;
   services: {
     /** Interface the services' HTTP servers bind. */
     host: string;
-    ports: Record<ServiceName, number>;
+    /** Ports set by GRIP_<SERVICE>_PORT, by service name; the declarations hold the defaults. */
+    portOverrides: Record<string, number>;
     /** Per-service state: LLM answer caches, `grip services` pid files and logs. */
     stateDir: string;
     /** Settings file (the YAML of `grip run --config`) the services read; undefined: built-in defaults. */
@@ -91,10 +71,26 @@ export const DEFAULTS = {
   embeddingsApiKey: 'none',
 } as const;
 
-const stageVar = (stage: LlmStage, field: 'BASE_URL' | 'MODEL' | 'API_KEY') =>
-  `GRIP_LLM_${stage.toUpperCase()}_${field}`;
+const LLM_FIELDS = { BASE_URL: 'baseUrl', MODEL: 'model', API_KEY: 'apiKey' } as const;
+export const llmStepVar = (step: string, field: keyof typeof LLM_FIELDS) => `GRIP_LLM_${step.toUpperCase()}_${field}`;
+const LLM_STEP_VAR = /^GRIP_LLM_([A-Z0-9_]+)_(BASE_URL|MODEL|API_KEY)$/;
+const SERVICE_PORT_VAR = /^GRIP_([A-Z0-9_]+)_PORT$/;
 
-/** Every variable this module reads, with its default: the README and docker-compose test use this list. */
+/** A step's endpoint: its overrides on top of the default. */
+export function llmEndpointOf(config: GripConfig, step: string): LlmEndpoint {
+  return { ...config.llm.default, ...config.llm.steps[step] };
+}
+
+/** A service's port: GRIP_<NAME>_PORT, else the declared default. */
+export function servicePortOf(config: GripConfig, name: string, declared: number): number {
+  return config.services.portOverrides[name] ?? declared;
+}
+
+/**
+ * Every fixed variable this module reads, with its default. The per-step GRIP_LLM_<STEP>_* and
+ * per-service GRIP_<SERVICE>_PORT variables follow the stage declarations: services/stages.ts
+ * lists them all (`envVarDocs`), for the README and the docker-compose test.
+ */
 export const ENV_VARS: EnvVarDoc[] = [
   { name: 'GRIP_CACHE_DIR', default: '<repo>/.cache', description: 'local stack installs, data and logs' },
   { name: 'KAFKA_BOOTSTRAP_SERVERS', default: DEFAULTS.kafkaBootstrap, description: 'comma-separated host:port list' },
@@ -107,18 +103,10 @@ export const ENV_VARS: EnvVarDoc[] = [
   { name: 'GRIP_LLM_BASE_URL', default: DEFAULTS.llmBaseUrl, description: 'OpenAI-compatible base URL for every LLM stage' },
   { name: 'GRIP_LLM_MODEL', default: DEFAULTS.llmModel, description: 'model name for every LLM stage' },
   { name: 'GRIP_LLM_API_KEY', default: DEFAULTS.llmApiKey, description: 'API key for every LLM stage' },
-  ...LLM_STAGES.flatMap((stage) =>
-    (['BASE_URL', 'MODEL', 'API_KEY'] as const).map((field) => ({
-      name: stageVar(stage, field),
-      default: `GRIP_LLM_${field}`,
-      description: `${field.toLowerCase().replace('_', ' ')} of the ${stage} stage`,
-    })),
-  ),
   { name: 'GRIP_EMBEDDINGS_BASE_URL', default: DEFAULTS.embeddingsBaseUrl, description: 'OpenAI-compatible embeddings base URL' },
   { name: 'GRIP_EMBEDDINGS_MODEL', default: DEFAULTS.embeddingsModel, description: 'embedding model name' },
   { name: 'GRIP_EMBEDDINGS_API_KEY', default: DEFAULTS.embeddingsApiKey, description: 'embeddings API key' },
   { name: 'GRIP_SERVICES_HOST', default: '127.0.0.1', description: "interface the services' HTTP servers bind" },
-  ...SERVICE_NAMES.map((name) => ({ name: servicePortVar(name), default: String(DEFAULT_SERVICE_PORTS[name]), description: `HTTP port of the ${name} service` })),
   { name: 'GRIP_STATE_DIR', default: '<GRIP_CACHE_DIR>/state', description: "services' LLM answer caches, pid files and logs" },
   { name: 'GRIP_CONFIG', default: '(none)', description: 'settings file (YAML, as `grip run --config`) the services read' },
 ];
@@ -173,16 +161,20 @@ export function loadConfig(env: Env = process.env): GripConfig {
     model: read(env, 'GRIP_LLM_MODEL', DEFAULTS.llmModel),
     apiKey: read(env, 'GRIP_LLM_API_KEY', DEFAULTS.llmApiKey),
   };
-  const llm = Object.fromEntries(
-    LLM_STAGES.map((stage) => [
-      stage,
-      {
-        baseUrl: httpUrl(env, stageVar(stage, 'BASE_URL'), base.baseUrl),
-        model: read(env, stageVar(stage, 'MODEL'), base.model),
-        apiKey: read(env, stageVar(stage, 'API_KEY'), base.apiKey),
-      },
-    ]),
-  ) as Record<LlmStage, LlmEndpoint>;
+  const steps: Record<string, Partial<LlmEndpoint>> = {};
+  const portOverrides: Record<string, number> = {};
+  for (const name of Object.keys(env).sort()) {
+    if (read(env, name, '') === '') continue;
+    const llmVar = LLM_STEP_VAR.exec(name);
+    if (llmVar) {
+      const field = LLM_FIELDS[llmVar[2] as keyof typeof LLM_FIELDS];
+      const value = field === 'baseUrl' ? httpUrl(env, name, '') : read(env, name, '');
+      (steps[llmVar[1]!.toLowerCase()] ??= {})[field] = value;
+      continue;
+    }
+    const portVar = SERVICE_PORT_VAR.exec(name);
+    if (portVar) portOverrides[portVar[1]!.toLowerCase().replace(/_/g, '-')] = port(env, name, 0);
+  }
 
   const database = read(env, 'CLICKHOUSE_DATABASE', DEFAULTS.clickhouseDatabase);
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
@@ -190,7 +182,6 @@ export function loadConfig(env: Env = process.env): GripConfig {
   }
 
   const cacheDir = path.resolve(read(env, 'GRIP_CACHE_DIR', DEFAULTS.cacheDir));
-  const ports = Object.fromEntries(SERVICE_NAMES.map((name) => [name, port(env, servicePortVar(name), DEFAULT_SERVICE_PORTS[name])])) as Record<ServiceName, number>;
   const settingsFile = read(env, 'GRIP_CONFIG', '');
   return {
     cacheDir,
@@ -205,7 +196,7 @@ export function loadConfig(env: Env = process.env): GripConfig {
       password: env.CLICKHOUSE_PASSWORD ?? DEFAULTS.clickhousePassword,
       database,
     },
-    llm,
+    llm: { default: base, steps },
     embeddings: {
       baseUrl: httpUrl(env, 'GRIP_EMBEDDINGS_BASE_URL', DEFAULTS.embeddingsBaseUrl),
       model: read(env, 'GRIP_EMBEDDINGS_MODEL', DEFAULTS.embeddingsModel),
@@ -213,7 +204,7 @@ export function loadConfig(env: Env = process.env): GripConfig {
     },
     services: {
       host: read(env, 'GRIP_SERVICES_HOST', '127.0.0.1'),
-      ports,
+      portOverrides,
       stateDir: path.resolve(read(env, 'GRIP_STATE_DIR', path.join(cacheDir, 'state'))),
       settingsFile: settingsFile === '' ? undefined : path.resolve(settingsFile),
     },

@@ -12,6 +12,7 @@ import OpenAI from 'openai';
 import { Counter, Histogram } from 'prom-client';
 import { deterministicId } from '../../core/util/hash.ts';
 import type { LlmEndpoint } from './config.ts';
+import { ClassifiedError } from './errors.ts';
 import { backoffDelay, sleep, type BackoffOptions, DEFAULT_BACKOFF } from './retry.ts';
 import { Semaphore } from './semaphore.ts';
 
@@ -81,15 +82,15 @@ export type LlmErrorKind = 'invalid_answer' | 'unavailable' | 'bad_request';
  * whole message again later can help (server down) or not (the model keeps answering badly,
  * the request itself is wrong): the former is retried, the latter goes to a DLQ.
  */
-export class LlmError extends Error {
+export class LlmError extends ClassifiedError {
   constructor(
     readonly kind: LlmErrorKind,
     readonly stage: string,
     message: string,
-    readonly retriable: boolean,
+    retriable: boolean,
     readonly attempts: number,
   ) {
-    super(`${stage}: ${message}`);
+    super(`${stage}: ${message}`, retriable, `llm_${kind}`);
     this.name = 'LlmError';
   }
 }

@@ -1,13 +1,14 @@
 /**
- * The one runtime every Kafka service is built from: configuration (validated once), the Kafka
- * transport, topics and schemas registered at start, the LLM and embeddings clients with an
- * on-disk answer cache, structured logs, the /metrics + /healthz server, and graceful SIGTERM.
- * A service is a `ServiceStarter`: it receives this context and returns what to stop.
+ * The host every Kafka service runs in: configuration (validated once), the Kafka transport, topics
+ * and schemas registered at start, the LLM and embeddings clients with an on-disk answer cache,
+ * structured logs, the /metrics + /healthz server, and graceful SIGTERM. What runs inside is the
+ * service's declaration (services/stages.ts): a stage is started with `startStage`, exactly as
+ * `grip run` starts it; another service with its own `start`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type http from 'node:http';
-import { loadConfig, type GripConfig, type ServiceName } from './config.ts';
+import { checkConfigNames, declarationOf, LLM_STEPS, portOf } from '../stages.ts';
+import { loadConfig, type GripConfig } from './config.ts';
 import { EmbeddingsClient } from './embeddings.ts';
 import { FileLlmCache } from './file-llm-cache.ts';
 import { startOpsServer, type OpsServer } from './http.ts';
@@ -15,67 +16,17 @@ import { connectSerde, ensureTopics, platformaticTransport, type KafkaTransport,
 import { errorMessage } from './kafka/errors.ts';
 import { LlmClient } from './llm.ts';
 import { jsonLogger, type Logger } from './log.ts';
-import { STAGE_GROUPS, type PipelineStage } from './groups.ts';
 import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.ts';
 import { parseRunFile, readRunFile, resolveRunSettings, type RunSettings } from './settings.ts';
+import { startStage, type RunningService, type ServiceContext } from './stage.ts';
 
 export { jsonLogger, type Logger, type LogLevel } from './log.ts';
-
-export interface ServiceContext {
-  name: ServiceName;
-  config: GripConfig;
-  settings: RunSettings;
-  transport: KafkaTransport;
-  serde: Serde;
-  /** This service's folder under GRIP_STATE_DIR (its LLM answer cache lives here). */
-  stateDir: string;
-  log: Logger;
-  /** The LLM client (created on first use) with the service's answer cache. */
-  llm(): LlmClient;
-  embeddings(): EmbeddingsClient;
-}
-
-export interface RunningService {
-  /** Graceful: stop taking work, finish and commit what was taken, disconnect. */
-  stop(): Promise<void>;
-  /** Resolves after a graceful stop; rejects when the service crashed. */
-  done: Promise<void>;
-  healthy(): boolean;
-  /** Extra HTTP routes on the service's port. */
-  routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
-}
-
-export type ServiceStarter = (ctx: ServiceContext) => Promise<RunningService>;
-
-/**
- * How long a stage waits out a dependency that is down (a model server restarting, a broker
- * failing over) before it gives up and crashes: retries of one message with backoff up to 30 s,
- * about 13 minutes in all. Work is never skipped meanwhile: the partition just does not advance.
- */
-export const PATIENT_RETRIES = { maxRetries: 30, backoff: { initialMs: 500, maxMs: 30_000, factor: 2 } } as const;
-
-/** What every model stage's consumer shares: its topics and group, the service's clients, patience, logs. */
-export function stageBase(ctx: ServiceContext, stage: PipelineStage) {
-  const { groupId, topic, output } = STAGE_GROUPS[stage];
-  return {
-    name: stage,
-    inputTopic: topic,
-    outputTopic: output,
-    groupId,
-    transport: ctx.transport,
-    serde: ctx.serde,
-    log: ctx.log,
-    ...PATIENT_RETRIES,
-    handleSignals: false, // the service runtime owns SIGTERM: it stops the stage, then the rest
-  };
-}
 
 /** Settings from GRIP_CONFIG (a `grip run --config` YAML file), or the built-in defaults. */
 export function serviceSettings(config: GripConfig): RunSettings {
   const file = config.services.settingsFile ? readRunFile(config.services.settingsFile) : parseRunFile({});
-  return resolveRunSettings(file, {}, config);
+  return resolveRunSettings(file, {}, config, LLM_STEPS);
 }
-
 /** Connects to Kafka and the registry (waiting for them a while: services may start before the broker). */
 export async function connectKafka(config: GripConfig, log: Logger, attempts = 10): Promise<{ transport: KafkaTransport; serde: Serde }> {
   const transport = platformaticTransport(config.kafka);
@@ -100,13 +51,19 @@ export async function connectKafka(config: GripConfig, log: Logger, attempts = 1
   }
 }
 
-export async function createServiceContext(name: ServiceName, env: Record<string, string | undefined> = process.env): Promise<ServiceContext & { close(): void }> {
+/** A transport that refuses use, for a service that needs no broker (the dashboard). */
+const NO_KAFKA = new Proxy({}, { get: (_t, prop) => { throw new Error(`this service runs without Kafka (used: ${String(prop)})`); } }) as KafkaTransport & Serde;
+
+export async function createServiceContext(name: string, env: Record<string, string | undefined> = process.env): Promise<ServiceContext & { close(): void }> {
   const config = loadConfig(env);
+  checkConfigNames(config);
+  const declaration = declarationOf(name);
   const settings = serviceSettings(config);
   const log = jsonLogger(name);
   const stateDir = path.join(config.services.stateDir, name);
   fs.mkdirSync(stateDir, { recursive: true });
-  const { transport, serde } = await connectKafka(config, log);
+  const needsKafka = declaration.kind === 'stage' || declaration.needsKafka;
+  const { transport, serde } = needsKafka ? await connectKafka(config, log) : { transport: NO_KAFKA, serde: NO_KAFKA };
   let llm: LlmClient | undefined;
   let cache: FileLlmCache | undefined;
   let embeddings: EmbeddingsClient | undefined;
@@ -117,7 +74,9 @@ export async function createServiceContext(name: ServiceName, env: Record<string
     transport,
     serde,
     stateDir,
+    port: portOf(config, name),
     log,
+    now: Date.now,
     llm: () => {
       if (!llm) {
         cache = new FileLlmCache(path.join(stateDir, 'llm-cache.jsonl'));
@@ -141,16 +100,20 @@ export interface ServiceHandle {
  * Starts a service with its ops server on its configured port. Stops on SIGTERM / SIGINT (when
  * `handleSignals`), or when the service crashes.
  */
-export async function runService(name: ServiceName, starter: ServiceStarter, opts: { env?: Record<string, string | undefined>; handleSignals?: boolean } = {}): Promise<ServiceHandle> {
+export async function runService(name: string, opts: { env?: Record<string, string | undefined>; handleSignals?: boolean } = {}): Promise<ServiceHandle> {
   const ctx = await createServiceContext(name, opts.env);
-  const running = await starter(ctx);
-  let ops: OpsServer;
+  const declaration = declarationOf(name);
+  const running: RunningService = declaration.kind === 'stage' ? await startStage(declaration, ctx) : await declaration.start(ctx);
+  const host = ctx.config.services.host;
+  let ops: OpsServer | { url: string; close(): Promise<void> };
   try {
-    ops = await startOpsServer({ port: ctx.config.services.ports[name], host: ctx.config.services.host, health: () => running.healthy(), routes: running.routes });
+    ops = declaration.kind === 'service' && declaration.ownsPort
+      ? { url: `http://${host}:${ctx.port}`, close: async () => {} }
+      : await startOpsServer({ port: ctx.port, host, health: () => running.healthy(), routes: running.routes });
   } catch (error) {
     await running.stop();
     ctx.close();
-    throw new Error(`${name}: cannot listen on ${ctx.config.services.host}:${ctx.config.services.ports[name]}: ${errorMessage(error)}`, { cause: error });
+    throw new Error(`${name}: cannot listen on ${host}:${ctx.port}: ${errorMessage(error)}`, { cause: error });
   }
   ctx.log('info', 'service started', { url: ops.url });
 
@@ -182,18 +145,4 @@ export async function runService(name: ServiceName, starter: ServiceStarter, opt
   );
   done.catch(() => undefined);
   return { url: ops.url, stop: async () => { await stop(); await done.catch(() => undefined); }, done };
-}
-
-/** Combines several stages' handles into one service (the sink runs one stage per topic). */
-export function combine(parts: Array<Pick<RunningService, 'stop' | 'done' | 'healthy'>>, extra: { stop?: () => Promise<void> } = {}): RunningService {
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await Promise.allSettled(parts.map((p) => p.stop()));
-      await extra.stop?.();
-    })());
-  // The first part to crash brings the others down: a service is healthy only whole.
-  const done = Promise.all(parts.map((p) => p.done)).then(() => undefined);
-  done.catch(() => void stop());
-  return { stop, done: done.finally(() => stop()), healthy: () => parts.every((p) => p.healthy()) };
 }

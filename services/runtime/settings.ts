@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { RELATIONS } from '../../core/combos/index.ts';
-import { DEFAULTS, LLM_STAGES, type GripConfig, type LlmEndpoint, type LlmStage } from './config.ts';
+import { DEFAULTS, llmEndpointOf, type GripConfig, type LlmEndpoint } from './config.ts';
 import { defaultBenchmarks, type BenchmarkSpec } from './benchmarks.ts';
 
 const endpoint = z.strictObject({
@@ -22,10 +22,15 @@ export const runFileSchema = z.strictObject({
   seed: z.number().int().default(1),
   concurrency: z.number().int().min(1).max(256).default(4),
   combinations: z.number().int().min(0).default(10),
-  llm: endpoint.extend({ stages: z.partialRecord(z.enum(LLM_STAGES), endpoint).default({}) }).default({ stages: {} }),
+  // Keys are LLM steps; which exist is known from the stage declarations (checked in resolveRunSettings).
+  llm: endpoint.extend({ stages: z.record(z.string(), endpoint).default({}) }).default({ stages: {} }),
   embeddings: endpoint.default({}),
   // same/synonym default by embedding model (KC_MERGE_DEFAULTS): cosine scales differ between models.
-  kc_merge: z.strictObject({ same: unit.optional(), synonym: unit.optional(), max_synonym_checks: z.number().int().min(0).default(5) }).default({ max_synonym_checks: 5 }),
+  // search: how the registry finds a name's nearest KCs: every vector (exact) or SimHash-prefiltered
+  // (simhash: recall 1.00 on the registry benchmark, ~20x faster at 100K KCs). Replicas must agree.
+  kc_merge: z
+    .strictObject({ same: unit.optional(), synonym: unit.optional(), max_synonym_checks: z.number().int().min(0).default(5), search: z.enum(['exact', 'simhash']).default('simhash') })
+    .default({ max_synonym_checks: 5, search: 'simhash' }),
   sampling: z
     .strictObject({
       quotas: z.partialRecord(z.enum(RELATIONS), z.number().min(0)).optional(),
@@ -56,8 +61,12 @@ export const runFileSchema = z.strictObject({
       combinations_per_seed: z.number().int().min(0).default(5),
       // ...until this many were emitted in all (counted from grip.pairs, across restarts); 0: no limit.
       max_combinations: z.number().int().min(0).default(0),
+      // concept-graph samples once it has handled all its input (the fullest graph), or, under a
+      // steady inflow, after this many new seeds or seconds since its last sample (0: never).
+      sample_every_seeds: z.number().int().min(0).default(200),
+      sample_every_seconds: z.number().min(0).default(30),
     })
-    .default({ combinations_per_seed: 5, max_combinations: 0 }),
+    .default({ combinations_per_seed: 5, max_combinations: 0, sample_every_seeds: 200, sample_every_seconds: 30 }),
 });
 
 export type RunFile = z.infer<typeof runFileSchema>;
@@ -82,8 +91,9 @@ export const KC_MERGE_DEFAULTS: Record<string, { same: number; synonym: number }
 const PAPER_KC_MERGE = { same: 0.9, synonym: 0.7 };
 
 export interface RunSettings extends Omit<RunFile, 'kc_merge'> {
-  kc_merge: { same: number; synonym: number; max_synonym_checks: number };
-  endpoints: Record<LlmStage, LlmEndpoint>;
+  kc_merge: { same: number; synonym: number; max_synonym_checks: number; search: 'exact' | 'simhash' };
+  /** Endpoint of every LLM step the stages declare. */
+  endpoints: Record<string, LlmEndpoint>;
   embeddingsEndpoint: LlmEndpoint;
   benchmarks: BenchmarkSpec[];
   /** The benchmark sets are the built-in defaults (a missing default file is skipped with a warning). */
@@ -139,21 +149,26 @@ export interface RunFlags {
   concurrency?: number;
 }
 
-/** Settings file + flags + connection config (environment) -> everything the run needs. */
-export function resolveRunSettings(file: RunFile, flags: RunFlags, config: GripConfig): RunSettings {
+/**
+ * Settings file + flags + connection config (environment) -> everything the run needs. `llmSteps`:
+ * the LLM steps the stage declarations call (services/stages.ts); `llm.stages` may name no other.
+ */
+export function resolveRunSettings(file: RunFile, flags: RunFlags, config: GripConfig, llmSteps: readonly string[]): RunSettings {
+  const unknownSteps = Object.keys(file.llm.stages).filter((step) => !llmSteps.includes(step));
+  if (unknownSteps.length > 0) throw new SettingsError(`llm.stages: unknown step${unknownSteps.length > 1 ? 's' : ''} ${unknownSteps.map((s) => `"${s}"`).join(', ')} (steps: ${llmSteps.join(', ')})`);
   const pick = (e: z.infer<typeof endpoint> | undefined, fallback: LlmEndpoint): LlmEndpoint => ({
     baseUrl: (e?.base_url ?? fallback.baseUrl).replace(/\/+$/, ''),
     model: e?.model ?? fallback.model,
     apiKey: e?.api_key ?? fallback.apiKey,
   });
   const endpoints = Object.fromEntries(
-    LLM_STAGES.map((stage) => {
-      const fromEnv = config.llm[stage];
+    llmSteps.map((stage) => {
+      const fromEnv = llmEndpointOf(config, stage);
       const base = pick(file.llm, fromEnv);
       const flagged = { ...base, ...(flags.llmBaseUrl ? { baseUrl: flags.llmBaseUrl.replace(/\/+$/, '') } : {}), ...(flags.llmModel ? { model: flags.llmModel } : {}) };
       return [stage, pick(file.llm.stages[stage], flagged)];
     }),
-  ) as Record<LlmStage, LlmEndpoint>;
+  ) as Record<string, LlmEndpoint>;
   const embeddingsEndpoint = pick(file.embeddings, config.embeddings);
   const benchmarks = file.decontamination.sets
     ? file.decontamination.sets.map((s) => ({ source: s.source, file: s.file, textField: s.text_field, idField: s.id_field }))
@@ -163,6 +178,7 @@ export function resolveRunSettings(file: RunFile, flags: RunFlags, config: GripC
     same: file.kc_merge.same ?? mergeDefaults.same,
     synonym: file.kc_merge.synonym ?? Math.min(mergeDefaults.synonym, file.kc_merge.same ?? mergeDefaults.same),
     max_synonym_checks: file.kc_merge.max_synonym_checks,
+    search: file.kc_merge.search,
   };
   return {
     ...file,

@@ -9,13 +9,13 @@
 import type http from 'node:http';
 import { MATH_FIELDS, type FieldMapping } from '../../core/seeds/index.ts';
 import { errorMessage } from '../runtime/kafka/errors.ts';
-import type { RunningService, ServiceStarter } from '../runtime/service.ts';
+import type { RunningService, ServiceContext } from '../runtime/stage.ts';
 import { publishSeeds } from './publish.ts';
 
 /** Largest POST /seeds body. */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
-export const startSeedIngest: ServiceStarter = async (ctx) => {
+export const startSeedIngest = async (ctx: ServiceContext): Promise<RunningService> => {
   const producer = ctx.transport.producer();
   let inFlight = 0;
   let stopped = false;

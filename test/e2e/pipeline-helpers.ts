@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { consumerGroupsOf, PIPELINE_SERVICES } from '../../services/index.ts';
+import { consumerGroupsOf, SERVICE_NAMES as PIPELINE_SERVICES } from '../../services/stages.ts';
 import { REPO_ROOT, type GripConfig } from '../../services/runtime/config.ts';
 import { computeLag, platformaticTransport } from '../../services/runtime/kafka/index.ts';
 import { loadTopics } from '../../schemas/catalog.ts';

@@ -7,9 +7,8 @@ import net from 'node:net';
 import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExamples } from '../../schemas/catalog.ts';
-import { startClickHouseSink } from '../../services/clickhouse-sink/service.ts';
 import { loadConfig } from '../../services/runtime/config.ts';
-import { sinkGroupOf } from '../../services/runtime/groups.ts';
+import { sinkGroupOf } from '../../services/runtime/stage.ts';
 import { computeLag, connectSerde, ensureTopics, platformaticTransport } from '../../services/runtime/kafka/index.ts';
 import { runService, type ServiceHandle } from '../../services/runtime/service.ts';
 
@@ -55,7 +54,7 @@ let sink: ServiceHandle | undefined;
 
 beforeAll(async () => {
   const port = await proxy.up();
-  sink = await runService('clickhouse-sink', startClickHouseSink, {
+  sink = await runService('clickhouse-sink', {
     handleSignals: false,
     env: { ...process.env, CLICKHOUSE_URL: `http://127.0.0.1:${port}`, CLICKHOUSE_DATABASE: database, GRIP_CLICKHOUSE_SINK_PORT: String(19480 + (process.pid % 10)) },
   });

@@ -109,7 +109,7 @@ describe('local stack', () => {
   });
 
   it('llm: a chat completion with response_format json_schema returns JSON valid against the schema', async () => {
-    const endpoint = config.llm.extract;
+    const endpoint = config.llm.default;
     const client = new OpenAI({ baseURL: endpoint.baseUrl, apiKey: endpoint.apiKey });
     const schema = {
       type: 'object',

@@ -9,7 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DASHBOARD_FILE, dashboardJson, GRAFANA_PARAMS } from '../../deploy/grafana/build-dashboard.ts';
 import { readQueries, renderQuery, tablesOf, type QueryName } from '../../services/analytics/queries.ts';
-import { DEFAULT_SERVICE_PORTS, DEFAULTS, ENV_VARS, loadConfig, REPO_ROOT, SERVICE_NAMES } from '../../services/runtime/config.ts';
+import { DEFAULTS, loadConfig, REPO_ROOT } from '../../services/runtime/config.ts';
+import { envVarDocs, SERVICE_NAMES, SERVICES } from '../../services/stages.ts';
+
+const DEFAULT_SERVICE_PORTS: Record<string, number> = Object.fromEntries(SERVICES.map((s) => [s.name, s.port]));
+const ENV_VARS = envVarDocs();
 
 interface ComposeService {
   image?: string;
@@ -97,7 +101,7 @@ describe('docker-compose.yml', () => {
       const targets: [string, number][] = [
         [config.registry.url, portOfUrl(config.registry.url)],
         [config.clickhouse.url, portOfUrl(config.clickhouse.url)],
-        [config.llm.extract.baseUrl, portOfUrl(config.llm.extract.baseUrl)],
+        [config.llm.default.baseUrl, portOfUrl(config.llm.default.baseUrl)],
         [config.embeddings.baseUrl, portOfUrl(config.embeddings.baseUrl)],
       ];
       for (const [url, port] of targets) {

@@ -6,6 +6,11 @@
  * acknowledged by the broker AND every earlier batch of that partition finished. Failures follow
  * errors.ts: retriable -> retry with backoff, bounded, then crash; non-retriable -> DLQ; unknown ->
  * crash. A crash never commits the failed batch, so its messages come back after a restart.
+ *
+ * A stage may split its work in two: `handler` runs concurrently (model calls), then `ordered` runs
+ * in offset order within a partition, one record after the other (a step whose result depends on
+ * what the records before it did: KC registry merges, the judge's final dedup and its
+ * one-verdict-per-candidate check). The same order holds in `grip run` and in every service.
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { HandlerResult } from '../handler.ts';
@@ -40,16 +45,29 @@ export interface StageContext {
   record: InRecord;
   /** 0 on the first try, then 1, 2, ... after retriable errors. */
   attempt: number;
+  /** The record is the last of the batch it was delivered in. */
+  lastInBatch: boolean;
+  /**
+   * Whether this stage has handled everything its input topic holds right now (counting this
+   * record as handled): every partition's end offset is at or below what was committed or handled.
+   * One admin round trip; meant for the ordered step of a low-volume stage (concept-graph).
+   */
+  inputDrained(): Promise<boolean>;
 }
 
 export type StageHandler<In, Out> = (value: In, ctx: StageContext) => Promise<HandlerResult<Out | Out[]>>;
 
-export interface StageOptions<In, Out> {
+/** The in-order second half of a split stage: `handler` gave `prepared`, this makes the output. */
+export type OrderedStep<In, Prepared, Out> = (prepared: Prepared, value: In, ctx: StageContext) => Promise<HandlerResult<Out | Out[]>>;
+
+export interface StageOptions<In, Out, Prepared = Out | Out[]> {
   /** Stage name: the `stage` metric label and the dlq-stage header. */
   name: string;
   inputTopic: string;
   groupId: string;
-  handler: StageHandler<In, Out>;
+  handler: (value: In, ctx: StageContext) => Promise<HandlerResult<Prepared>>;
+  /** Optional second step, run in offset order within a partition after `handler` returned ok. */
+  ordered?: OrderedStep<In, Prepared, Out>;
   /** Turns a record into the handler's input. Default: the serde's Avro decode of the input topic. */
   decode?: (record: InRecord) => Promise<In>;
   /** Where ok values go; a stage without one (a sink) only has side effects. */
@@ -108,7 +126,7 @@ interface RecordOutcome {
 
 const defaultLog = jsonLogger();
 
-export async function runStage<In, Out>(options: StageOptions<In, Out>): Promise<StageHandle> {
+export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOptions<In, Out, Prepared>): Promise<StageHandle> {
   const stage = options.name;
   const now = options.now ?? Date.now;
   const log = options.log ?? defaultLog;
@@ -133,14 +151,56 @@ export async function runStage<In, Out>(options: StageOptions<In, Out>): Promise
   let crashError: unknown;
   let commitChain: Promise<void> = Promise.resolve();
 
+  // ---- ordering and progress ---------------------------------------------------------------
+  /** Per partition, the promise the next record's ordered step waits for (its predecessor's). */
+  const orderChains = new Map<number, Promise<void>>();
+  /** Per partition, the offset after the last record whose handling finished. */
+  const handledTo = new Map<number, bigint>();
+
+  /** Registers a record in its partition's order; must be called in delivery order. */
+  function takeTurn(record: InRecord): { wait: Promise<void>; release: () => void } {
+    const wait = orderChains.get(record.partition) ?? Promise.resolve();
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    orderChains.set(record.partition, wait.then(() => done));
+    return { wait, release };
+  }
+
+  async function inputDrained(record: InRecord): Promise<boolean> {
+    admin ??= options.transport.admin();
+    const [ends, committed] = await Promise.all([admin.endOffsets([options.inputTopic]), admin.groupOffsets(options.groupId, [options.inputTopic])]);
+    const committedBy = new Map(committed.map((c) => [c.partition, c.offset]));
+    return ends.every((end) => {
+      let position = committedBy.get(end.partition) ?? 0n;
+      const handled = handledTo.get(end.partition);
+      if (handled !== undefined && handled > position) position = handled;
+      if (end.partition === record.partition && record.offset + 1n > position) position = record.offset + 1n;
+      return position >= end.offset;
+    });
+  }
+
   // ---- one message -------------------------------------------------------------------------
-  async function handleRecord(record: InRecord): Promise<RecordOutcome> {
+  async function handleRecord(record: InRecord, lastInBatch: boolean, turn: { wait: Promise<void>; release: () => void }): Promise<RecordOutcome> {
+    try {
+      const outcome = await attemptRecord(record, lastInBatch, turn.wait);
+      const handled = handledTo.get(record.partition);
+      if (handled === undefined || record.offset + 1n > handled) handledTo.set(record.partition, record.offset + 1n);
+      return outcome;
+    } finally {
+      turn.release();
+    }
+  }
+
+  async function attemptRecord(record: InRecord, lastInBatch: boolean, predecessor: Promise<void>): Promise<RecordOutcome> {
     for (let attempt = 0; ; attempt++) {
       if (crashError !== undefined) throw new Error(`stage ${stage} crashed; message not handled`);
       try {
         const value = options.decode ? await options.decode(record) : ((await options.serde.decode(options.inputTopic, record.value)) as In);
-        const result = await options.handler(value, { stage, record, attempt });
-        return await routeResult(record, result);
+        const ctx: StageContext = { stage, record, attempt, lastInBatch, inputDrained: () => inputDrained(record) };
+        const prepared = await options.handler(value, ctx);
+        if (prepared.kind !== 'ok' || !options.ordered) return await routeResult(record, prepared as HandlerResult<Out | Out[]>);
+        await predecessor;
+        return await routeResult(record, await options.ordered(prepared.value, value, ctx));
       } catch (error) {
         const kind = classifyError(error);
         if (kind === 'non_retriable') {
@@ -193,7 +253,10 @@ export async function runStage<In, Out>(options: StageOptions<In, Out>): Promise
     try {
       stats.in += batch.records.length;
       messagesIn.inc({ stage }, batch.records.length);
-      const outcomes = await Promise.all(batch.records.map((record) => recordSlots.run(() => handleRecord(record))));
+      // Turns are taken here, synchronously and in offset order, before any record may wait for one.
+      const turns = batch.records.map((record) => takeTurn(record));
+      const last = batch.records.length - 1;
+      const outcomes = await Promise.all(batch.records.map((record, i) => recordSlots.run(() => handleRecord(record, i === last, turns[i]!))));
       // Outputs and dead letters of the batch go out together, in message order; the batch is done
       // only when the broker acknowledged them all.
       await sendWithRetry(outcomes.flatMap((o) => o.records));

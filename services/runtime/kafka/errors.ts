@@ -7,37 +7,11 @@
  * - unknown: a bug or a state we did not foresee; crash, so the offset is never committed and the
  *   message is redelivered after a restart (at-least-once is kept).
  */
-import { LlmError } from '../llm.ts';
+import { ClassifiedError, DecodeError, NonRetriableError, RetriableError } from '../errors.ts';
+
+export { ClassifiedError, DecodeError, NonRetriableError, RetriableError };
 
 export type ErrorClass = 'retriable' | 'non_retriable' | 'unknown';
-
-/** Throw this from a handler for a dependency failure that may pass. */
-export class RetriableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'RetriableError';
-  }
-}
-
-/** Throw this from a handler for a message that can never succeed; `reason` becomes dlq-reason. */
-export class NonRetriableError extends Error {
-  constructor(
-    readonly reason: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'NonRetriableError';
-  }
-}
-
-/** The bytes of a message are not a value of the topic's schema (or not Confluent wire format). */
-export class DecodeError extends NonRetriableError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('decode_error', message, options);
-    this.name = 'DecodeError';
-  }
-}
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
@@ -63,17 +37,14 @@ function isConnectionError(error: unknown, depth = 0): boolean {
 }
 
 export function classifyError(error: unknown): ErrorClass {
-  if (error instanceof NonRetriableError) return 'non_retriable';
-  if (error instanceof RetriableError) return 'retriable';
-  if (error instanceof LlmError) return error.retriable ? 'retriable' : 'non_retriable';
+  if (error instanceof ClassifiedError) return error.retriable ? 'retriable' : 'non_retriable';
   if (isConnectionError(error)) return 'retriable';
   return 'unknown';
 }
 
 /** dlq-reason for a non-retriable error. */
 export function dlqReasonOf(error: unknown): string {
-  if (error instanceof NonRetriableError) return error.reason;
-  if (error instanceof LlmError) return `llm_${error.kind}`;
+  if (error instanceof ClassifiedError) return error.reason;
   return 'non_retriable_error';
 }
 

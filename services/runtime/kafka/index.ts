@@ -1,9 +1,10 @@
 /** The Kafka runtime's public surface. */
 export * from './transport.ts';
 export { platformaticTransport } from './platformatic.ts';
-export { connectSerde, subjectOf, type Serde, type RegistrySerdeOptions } from './serde.ts';
+export { InProcessTransport, type InProcessOptions } from './in-process.ts';
+export { connectSerde, localSerde, subjectOf, type Serde, type RegistrySerdeOptions } from './serde.ts';
 export { ensureTopics, topicsToCreate } from './topics.ts';
-export { runStage, type StageHandle, type StageOptions, type StageContext, type StageHandler, type StageStats } from './consumer.ts';
+export { runStage, type OrderedStep, type StageHandle, type StageOptions, type StageContext, type StageHandler, type StageStats } from './consumer.ts';
 export { classifyError, DecodeError, NonRetriableError, RetriableError, type ErrorClass } from './errors.ts';
 export { dlqRecord, DLQ_HEADERS } from './dlq.ts';
 export { OffsetTracker } from './offsets.ts';

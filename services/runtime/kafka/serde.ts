@@ -92,13 +92,56 @@ class RegistrySerde implements Serde {
   }
 
   keyOf(topic: string, value: unknown): Buffer {
-    const spec = this.spec(topic);
-    const key = (value as Record<string, unknown> | null)?.[spec.key];
-    if (typeof key !== 'string' || key === '') {
-      throw new NonRetriableError('invalid_output', `value for ${topic} has no string key field "${spec.key}"`);
-    }
-    return Buffer.from(key, 'utf8');
+    return keyOfValue(this.spec(topic), value);
   }
+}
+
+function keyOfValue(spec: TopicSpec, value: unknown): Buffer {
+  const key = (value as Record<string, unknown> | null)?.[spec.key];
+  if (typeof key !== 'string' || key === '') {
+    throw new NonRetriableError('invalid_output', `value for ${spec.topic} has no string key field "${spec.key}"`);
+  }
+  return Buffer.from(key, 'utf8');
+}
+
+/**
+ * The same Avro values and wire format without a registry, for the in-process transport of
+ * `grip run`: every value is checked against its topic's schema exactly as on Kafka. Schema ids are
+ * local (the topic's position in the catalog), so these bytes are not meant for a real broker.
+ */
+export function localSerde(specs: TopicSpec[] = [...loadTopics().values()]): Serde {
+  const byTopic = new Map(specs.map((s, i) => [s.topic, { spec: s, id: i + 1 }]));
+  const entry = (topic: string) => {
+    const e = byTopic.get(topic);
+    if (!e) throw new Error(`serde: topic ${topic} is not in the catalog (known: ${[...byTopic.keys()].join(', ')})`);
+    return e;
+  };
+  return {
+    schemaId: (topic) => entry(topic).id,
+    async encode(topic, value) {
+      const { spec, id } = entry(topic);
+      let body: Buffer;
+      try {
+        body = spec.type.toBuffer(value);
+      } catch (error) {
+        throw new NonRetriableError('invalid_output', `value for ${topic} does not match schema ${subjectOf(topic)}: ${errorMessage(error)}`, { cause: error });
+      }
+      const header = Buffer.alloc(5);
+      header.writeInt32BE(id, 1);
+      return Buffer.concat([header, body]);
+    },
+    async decode(topic, bytes) {
+      const { spec, id } = entry(topic);
+      if (!bytes || bytes.length < 5 || bytes[0] !== 0) throw new DecodeError(`${topic}: not in the Confluent wire format`);
+      if (bytes.readInt32BE(1) !== id) throw new DecodeError(`${topic}: schema id ${bytes.readInt32BE(1)} is not ${subjectOf(topic)}`);
+      try {
+        return spec.type.fromBuffer(bytes.subarray(5));
+      } catch (error) {
+        throw new DecodeError(`${topic}: not a ${spec.schema.name}: ${errorMessage(error)}`, { cause: error });
+      }
+    },
+    keyOf: (topic, value) => keyOfValue(entry(topic).spec, value),
+  };
 }
 
 function isNotFound(error: unknown): boolean {

@@ -27,7 +27,7 @@ describe('grip replay / services / seed add: bad arguments', () => {
   it('replay names an unknown stage and lists the stages', async () => {
     const r = await run('replay', '--stage', 'jduge', '--from-offset', '0');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--stage: unknown stage "jduge" \(stages: seed-ingest, concept-extractor, concept-graph, problem-synth, judge, clickhouse-sink\)/);
+    expect(r.stderr).toMatch(/--stage: unknown stage "jduge" \(stages: concept-extractor, concept-graph, problem-synth, judge, clickhouse-sink\)/);
   });
 
   it('replay of seed-ingest says why it cannot be replayed', async () => {

@@ -12,6 +12,7 @@ import { createProgress } from '../../../cli/run/progress.ts';
 import { readSeedFile, SeedFileError } from '../../../cli/run/seeds-file.ts';
 import { parseRunFile, resolveRunSettings, SettingsError } from '../../../services/runtime/settings.ts';
 import { loadConfig, REPO_ROOT } from '../../../services/runtime/config.ts';
+import { LLM_STEPS } from '../../../services/stages.ts';
 import { answerGripPrompt } from '../../fixtures/grip-answers.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '../../fixtures/openai-server.ts';
 
@@ -37,7 +38,7 @@ async function scriptedServer(opts: { failAfter?: number } = {}): Promise<FakeOp
 
 function settingsFor(server: FakeOpenAI, extra: Record<string, unknown> = {}) {
   const config = loadConfig({ GRIP_LLM_BASE_URL: server.baseUrl, GRIP_EMBEDDINGS_BASE_URL: server.baseUrl });
-  return resolveRunSettings(parseRunFile({ combinations: 12, concurrency: 3, seed: 5, ...extra }), {}, config);
+  return resolveRunSettings(parseRunFile({ combinations: 12, concurrency: 3, seed: 5, ...extra }), {}, config, LLM_STEPS);
 }
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'grip-run-'));
@@ -145,16 +146,16 @@ describe('grip run input checks', () => {
     expect(() => parseRunFile({ combinatons: 3 })).toThrow(SettingsError);
     expect(() => parseRunFile({ combinatons: 3 })).toThrow(/unknown key "combinatons"/);
     expect(() => parseRunFile({ judging: { threshold: 'high' } })).toThrow(/judging\.threshold/);
-    expect(() => parseRunFile({ llm: { stages: { judge_4: { model: 'x' } } } })).toThrow(/llm\.stages/);
+    expect(() => resolveRunSettings(parseRunFile({ llm: { stages: { judge_4: { model: 'x' } } } }), {}, loadConfig({}), LLM_STEPS)).toThrow(/llm\.stages: unknown step "judge_4"/);
     expect(() => parseRunFile({ kc_merge: { same: 0.6, synonym: 0.7 } })).toThrow(/kc_merge\.synonym/);
-    const s = resolveRunSettings(parseRunFile({ llm: { model: 'big', stages: { judge_2: { base_url: 'http://gpu:8000/v1', model: 'math' } } } }), { llmBaseUrl: 'http://box:9000/v1' }, loadConfig({}));
+    const s = resolveRunSettings(parseRunFile({ llm: { model: 'big', stages: { judge_2: { base_url: 'http://gpu:8000/v1', model: 'math' } } } }), { llmBaseUrl: 'http://box:9000/v1' }, loadConfig({}), LLM_STEPS);
     expect(s.endpoints.extract).toMatchObject({ baseUrl: 'http://box:9000/v1', model: 'big' });
     expect(s.endpoints.judge_2).toMatchObject({ baseUrl: 'http://gpu:8000/v1', model: 'math' });
     // KC merge thresholds follow the embedding model unless set
     expect(s.kc_merge).toMatchObject({ same: 0.97, synonym: 0.93 });
-    const bge = resolveRunSettings(parseRunFile({ embeddings: { model: 'BAAI/bge-m3' } }), {}, loadConfig({}));
+    const bge = resolveRunSettings(parseRunFile({ embeddings: { model: 'BAAI/bge-m3' } }), {}, loadConfig({}), LLM_STEPS);
     expect(bge.kc_merge).toMatchObject({ same: 0.9, synonym: 0.7 });
-    const set = resolveRunSettings(parseRunFile({ kc_merge: { same: 0.8 } }), {}, loadConfig({}));
+    const set = resolveRunSettings(parseRunFile({ kc_merge: { same: 0.8 } }), {}, loadConfig({}), LLM_STEPS);
     expect(set.kc_merge).toMatchObject({ same: 0.8, synonym: 0.8 });
   });
 

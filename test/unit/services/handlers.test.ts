@@ -5,7 +5,7 @@ import { createNgramIndex } from '../../../core/decontam/index.ts';
 import { loadExamples } from '../../../schemas/catalog.ts';
 import type { Candidate, Seed, SeedConcepts } from '../../../schemas/generated/types.ts';
 import { extractConcepts, llmSynonymCheck } from '../../../services/concept-extractor/handler.ts';
-import { ConceptGraphStage } from '../../../services/concept-graph/stage.ts';
+import { ConceptGraphStage } from '../../../services/concept-graph/graph.ts';
 import { commitVerdict, judgeCandidate, type JudgeDeps } from '../../../services/judge/handler.ts';
 import { synthesizeProblem } from '../../../services/problem-synth/handler.ts';
 import { LlmClient } from '../../../services/runtime/llm.ts';
