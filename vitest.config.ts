@@ -8,7 +8,8 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts'],
+          // recipes: how a contributor extends the pipeline, run as tests (on fakes, nothing running)
+          include: ['test/unit/**/*.test.ts', 'test/recipes/**/*.test.ts'],
         },
       },
       {

@@ -66,44 +66,62 @@ function inlineSharedTypes(schema: unknown, shared: Map<string, AvroRecord>, use
 }
 
 let cached: Map<string, TopicSpec> | undefined;
+let sharedTypes: Map<string, AvroRecord> | undefined;
+let dlqConfig: Record<string, string> = {};
+
+/** One topics.yaml entry -> its spec, with every check named after the file. */
+function parseTopic(topic: string, spec: any): TopicSpec {
+  const schema = inlineSharedTypes(readJson(path.join(SCHEMAS_DIR, spec.schema)), sharedTypes!) as AvroRecord;
+  let type: avro.Type;
+  try {
+    type = avro.Type.forSchema(schema as avro.Schema);
+  } catch (error) {
+    throw new Error(`${spec.schema}: invalid Avro schema: ${(error as Error).message}`);
+  }
+  if (!schema.fields.some((f) => f.name === spec.key)) throw new Error(`topics.yaml: ${topic} key "${spec.key}" is not a field of ${spec.schema}`);
+  for (const list of ['producers', 'consumers'] as const) {
+    if (!Array.isArray(spec[list]) || spec[list].some((n: unknown) => typeof n !== 'string')) throw new Error(`topics.yaml: ${topic}.${list} must be a list of service names`);
+  }
+  return {
+    topic,
+    key: spec.key,
+    partitions: spec.partitions,
+    config: stringify(spec.config),
+    dlq: spec.dlq,
+    dlqConfig,
+    producers: spec.producers,
+    consumers: spec.consumers,
+    table: spec.table,
+    schema,
+    type,
+  };
+}
 
 export function loadTopics(): Map<string, TopicSpec> {
   if (cached) return cached;
   const doc = YAML.parse(fs.readFileSync(path.join(SCHEMAS_DIR, 'topics.yaml'), 'utf8'));
-  const shared = new Map<string, AvroRecord>();
+  sharedTypes = new Map<string, AvroRecord>();
   for (const rel of doc.shared_types ?? []) {
     const s = readJson(path.join(SCHEMAS_DIR, rel)) as AvroRecord;
-    shared.set(`${s.namespace}.${s.name}`, s);
+    sharedTypes.set(`${s.namespace}.${s.name}`, s);
   }
+  dlqConfig = stringify(doc.dlq_config);
   const topics = new Map<string, TopicSpec>();
-  for (const [topic, spec] of Object.entries<any>(doc.topics)) {
-    const schema = inlineSharedTypes(readJson(path.join(SCHEMAS_DIR, spec.schema)), shared) as AvroRecord;
-    let type: avro.Type;
-    try {
-      type = avro.Type.forSchema(schema as avro.Schema);
-    } catch (error) {
-      throw new Error(`${spec.schema}: invalid Avro schema: ${(error as Error).message}`);
-    }
-    if (!schema.fields.some((f) => f.name === spec.key)) throw new Error(`topics.yaml: ${topic} key "${spec.key}" is not a field of ${spec.schema}`);
-    for (const list of ['producers', 'consumers'] as const) {
-      if (!Array.isArray(spec[list]) || spec[list].some((n: unknown) => typeof n !== 'string')) throw new Error(`topics.yaml: ${topic}.${list} must be a list of service names`);
-    }
-    topics.set(topic, {
-      topic,
-      key: spec.key,
-      partitions: spec.partitions,
-      config: stringify(spec.config),
-      dlq: spec.dlq,
-      dlqConfig: stringify(doc.dlq_config),
-      producers: spec.producers,
-      consumers: spec.consumers,
-      table: spec.table,
-      schema,
-      type,
-    });
-  }
+  for (const [topic, spec] of Object.entries<any>(doc.topics)) topics.set(topic, parseTopic(topic, spec));
   cached = topics;
   return topics;
+}
+
+/**
+ * Adds a topic as a topics.yaml entry would (same fields, same checks) to this process's catalog:
+ * how the contributor recipes (test/recipes/) try a new stage before editing topics.yaml.
+ */
+export function addTopic(topic: string, entry: Record<string, unknown>): TopicSpec {
+  const topics = loadTopics();
+  if (topics.has(topic)) throw new Error(`topics.yaml: ${topic} is declared already`);
+  const spec = parseTopic(topic, entry);
+  topics.set(topic, spec);
+  return spec;
 }
 
 export function topicSpec(topic: string): TopicSpec {

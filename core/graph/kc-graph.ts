@@ -10,7 +10,6 @@
 import { UndirectedGraph } from 'graphology';
 import { buildCsr, type CsrSnapshot } from './csr.ts';
 import { computeStats, type GraphStats } from './stats.ts';
-import { restoreGraph, serializeGraph } from './codec.ts';
 
 export interface KcNodeAttributes {
   /** Number of seeds this KC was extracted from. */
@@ -206,14 +205,6 @@ export class KcGraph {
     return this.edgeLog.slice(from * 2);
   }
 
-  /** Deterministic, versioned bytes (see codec.ts); same content in any insertion order -> same bytes. */
-  serialize(): Uint8Array {
-    return serializeGraph(this);
-  }
-  /** Rebuilds a graph from serialize() bytes; throws a clear error on bad bytes. */
-  static restore(bytes: Uint8Array): KcGraph {
-    return restoreGraph(bytes);
-  }
   /** Nodes, edges, seeds, degree distribution, components and the top `hubCount` hubs. */
   stats(hubCount = 10): GraphStats {
     return computeStats(this.snapshot(), this.seedCount, hubCount);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createSampler, type Combination, type Relation } from '../../../core/combos/index.ts';
 import { generateSeeds } from '../../../bench/kc-graph-gen.ts';
 import { buildGraph, drain, Oracle, type SeedSpec } from './oracle.ts';
+import { restoreGraph, serializeGraph } from '../../../core/graph/index.ts';
 
 /** Random seed lists over a small KC alphabet, so graphs have 2-hop, 3-hop and cliques. */
 const seedsArb = fc
@@ -216,7 +217,7 @@ describe('createSampler: exportState / importState', () => {
     const first = a.next(2000);
     for (const s of seeds.slice(300)) g.addSeed(s.id, s.kcIds);
     first.push(...a.next(500)); // leaves fresh items pending
-    const restored = (g.constructor as typeof import('../../../core/graph/index.ts').KcGraph).restore(g.serialize());
+    const restored = restoreGraph(serializeGraph(g));
     const b = createSampler(restored, { seed: 4, quotas, missLimit: 32 });
     b.importState(a.exportState());
     const restB = drain((n) => b.next(n), 5_000_000);
@@ -236,7 +237,7 @@ describe('createSampler: exportState / importState', () => {
     const state = a.exportState();
     const b = createSampler(g, { seed: 1, quotas });
     expect(() => b.importState(new Uint8Array([1, 2, 3]))).toThrow(/too short/);
-    expect(() => b.importState(g.serialize())).toThrow(/bad magic/);
+    expect(() => b.importState(serializeGraph(g))).toThrow(/bad magic/);
     const flipped = state.slice();
     flipped[20] ^= 0x40;
     expect(() => b.importState(flipped)).toThrow(/checksum/);
