@@ -27,6 +27,11 @@ const graphKcs = new Gauge({ name: 'grip_graph_kcs', help: 'KCs (nodes) in the K
 const combosEmitted = new Counter({ name: 'grip_graph_combinations_total', help: 'Combinations emitted to grip.pairs, by relation', labelNames: ['relation'] as const });
 const conflicts = new Counter({ name: 'grip_graph_seed_conflicts_total', help: 'Concepts of a seed already in the graph with other KCs (kept the first)' });
 
+/** Seeds in a canonical order (by id; the first message of a seed first), for the graph. */
+function bySeedId(concepts: SeedConcepts[]): SeedConcepts[] {
+  return concepts.map((c, i) => ({ c, i })).sort((a, b) => (a.c.seed_id < b.c.seed_id ? -1 : a.c.seed_id > b.c.seed_id ? 1 : a.i - b.i)).map(({ c }) => c);
+}
+
 export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination>({
   name: 'concept-graph',
   description: 'seed concepts -> the KC graph -> combinations never seen together',
@@ -52,14 +57,16 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
       },
     });
     await pairs.done;
+    const rebuilt: SeedConcepts[] = [];
     const concepts = await readLog<SeedConcepts>({
       transport: ctx.transport,
       serde: ctx.serde,
       topic: 'grip.concepts',
       name: 'concept-graph-concepts',
-      onValue: (c) => void graphStage.ingest(c),
+      onValue: (c) => void rebuilt.push(c),
     });
     await concepts.done;
+    for (const c of bySeedId(rebuilt)) graphStage.ingest(c);
     const refreshGauges = () => {
       graphSeeds.set(graphStage.graph.seedCount);
       graphKcs.set(graphStage.graph.graph.order);
@@ -70,19 +77,24 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
     const { combinations_per_seed: perSeed, max_combinations: maxTotal, sample_every_seeds: everySeeds, sample_every_seconds: everySeconds } = settings.services;
     let owed = 0; // messages whose combinations are not sampled yet
     const countedTo = new Map<number, bigint>(); // per partition: a retried message is owed once
+    // Concepts wait here until the next sample and then enter the graph sorted by seed id: the same
+    // seeds give the same graph, hence the same combinations, in whatever order they arrived
+    // (partitions interleave differently from run to run; `grip run` has one partition).
+    let pending: SeedConcepts[] = [];
     let lastSample = Date.now();
     return {
       handle: async (concepts) => ok(concepts),
       ordered: async (concepts, _value, c) => {
-        const outcome = graphStage.ingest(concepts);
-        if (outcome === 'conflict') conflicts.inc();
         const { partition, offset } = c.record;
-        if (outcome !== 'empty' && offset >= (countedTo.get(partition) ?? 0n)) owed++;
+        if (concepts.kcs.length > 0 && offset >= (countedTo.get(partition) ?? 0n)) owed++;
         countedTo.set(partition, offset + 1n);
-        refreshGauges();
+        pending.push(concepts);
         if (owed === 0 || !c.lastInBatch) return ok([]);
         const due = (everySeeds > 0 && owed >= everySeeds) || (everySeconds > 0 && Date.now() - lastSample >= everySeconds * 1000);
         if (!due && !(await c.inputDrained())) return ok([]);
+        for (const p of bySeedId(pending)) if (graphStage.ingest(p) === 'conflict') conflicts.inc();
+        pending = [];
+        refreshGauges();
         const budget = maxTotal > 0 ? Math.max(0, Math.min(perSeed * owed, maxTotal - emitted)) : perSeed * owed;
         owed = 0;
         lastSample = Date.now();
