@@ -18,8 +18,7 @@
 import { Counter, Gauge } from 'prom-client';
 import type { Combination, SeedConcepts } from '../../schemas/generated/types.ts';
 import { ok } from '../runtime/handler.ts';
-import { readLog } from '../runtime/kafka/index.ts';
-import { declareStage } from '../runtime/stage.ts';
+import { declareStage, readState } from '../runtime/stage.ts';
 import { graphStageFrom } from './graph.ts';
 
 const graphSeeds = new Gauge({ name: 'grip_graph_seeds', help: 'Seeds in the KC graph' });
@@ -47,25 +46,9 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
     const { settings } = ctx;
     const graphStage = graphStageFrom(settings);
     let emitted = 0;
-    const pairs = await readLog<Combination>({
-      transport: ctx.transport,
-      serde: ctx.serde,
-      topic: 'grip.pairs',
-      name: 'concept-graph-pairs',
-      onValue: (combo) => {
-        if (graphStage.markEmitted(combo)) emitted++;
-      },
-    });
-    await pairs.done;
+    await (await readState<Combination>(ctx, 'grip.pairs', 'concept-graph-pairs', (combo) => void (graphStage.markEmitted(combo) && emitted++))).done;
     const rebuilt: SeedConcepts[] = [];
-    const concepts = await readLog<SeedConcepts>({
-      transport: ctx.transport,
-      serde: ctx.serde,
-      topic: 'grip.concepts',
-      name: 'concept-graph-concepts',
-      onValue: (c) => void rebuilt.push(c),
-    });
-    await concepts.done;
+    await (await readState<SeedConcepts>(ctx, 'grip.concepts', 'concept-graph-concepts', (c) => void rebuilt.push(c))).done;
     for (const c of bySeedId(rebuilt)) graphStage.ingest(c);
     const refreshGauges = () => {
       graphSeeds.set(graphStage.graph.seedCount);

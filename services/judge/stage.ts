@@ -19,8 +19,7 @@ import type { Candidate, Seed, Verdict } from '../../schemas/generated/types.ts'
 import { loadDecontamination } from '../runtime/benchmarks.ts';
 import { createDeduper } from '../../core/dedup/index.ts';
 import { ok } from '../runtime/handler.ts';
-import { readLog } from '../runtime/kafka/index.ts';
-import { declareStage } from '../runtime/stage.ts';
+import { declareStage, readState } from '../runtime/stage.ts';
 import { commitVerdict, JUDGE_STAGES, judgeCandidate, judgeConfigVersion, judgeModelsFrom, judgeSettingsFrom } from './handler.ts';
 
 export const judge = declareStage<Candidate, Verdict, Verdict>({
@@ -42,26 +41,13 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
     const { index: decontam } = await loadDecontamination(settings, (message) => ctx.log('warn', message));
     const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
 
-    const seeds = await readLog<Seed>({
-      transport: ctx.transport,
-      serde: ctx.serde,
-      topic: 'grip.seeds',
-      name: 'judge-seeds',
-      follow: true,
-      onValue: (seed) => deduper.addReference(seed.seed_id, seed.problem),
-    });
+    const seeds = await readState<Seed>(ctx, 'grip.seeds', 'judge-seeds', (seed) => deduper.addReference(seed.seed_id, seed.problem), true);
     await seeds.caughtUp;
     const earlier = new Map<string, Verdict>();
-    const verdicts = await readLog<Verdict>({
-      transport: ctx.transport,
-      serde: ctx.serde,
-      topic: 'grip.verdicts',
-      name: 'judge-verdicts',
-      onValue: (v) => {
-        if (v.judge_config_version !== version) return;
-        earlier.set(v.candidate_id, v);
-        if (v.accepted) deduper.add(v.verdict_id, v.problem);
-      },
+    const verdicts = await readState<Verdict>(ctx, 'grip.verdicts', 'judge-verdicts', (v) => {
+      if (v.judge_config_version !== version) return;
+      earlier.set(v.candidate_id, v);
+      if (v.accepted) deduper.add(v.verdict_id, v.problem);
     });
     await verdicts.done;
     ctx.log('info', 'judge state rebuilt', { judge_config_version: version, seeds: seeds.count(), verdicts_of_this_config: earlier.size });

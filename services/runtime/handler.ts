@@ -1,21 +1,13 @@
 /**
- * What every stage handler returns, and the lineage it records. A handler is a function from one
- * input message to a typed result; it never touches Kafka, files or ClickHouse. The runners (Kafka
- * services, the one-process `grip run`) route the result: `ok` values to the next topic, `dlq`
- * records to the stage's dead-letter queue with their reason, `drop` to a counter.
+ * Helpers of the stage handlers that call models: lineage of every call, and the line between a
+ * model that keeps answering badly (the message goes to the DLQ) and one that is down (retried).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { LineageStep } from '../../schemas/generated/types.ts';
 import { LlmError, type JsonPrompt, type LlmCallResult, type LlmClient } from './llm.ts';
+import { dlq, type HandlerResult } from './result.ts';
 
-export type HandlerResult<T> =
-  | { kind: 'ok'; value: T }
-  | { kind: 'dlq'; reason: string; detail: string }
-  | { kind: 'drop'; reason: string };
-
-export const ok = <T>(value: T): HandlerResult<T> => ({ kind: 'ok', value });
-export const dlq = <T>(reason: string, detail: string): HandlerResult<T> => ({ kind: 'dlq', reason, detail });
-export const drop = <T>(reason: string): HandlerResult<T> => ({ kind: 'drop', reason });
+export { dlq, drop, ok, type HandlerResult } from './result.ts';
 
 /**
  * Runs a handler body and turns a model that keeps answering badly, or a request the server

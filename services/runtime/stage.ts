@@ -14,7 +14,7 @@ import type { TopicName } from '../../schemas/generated/types.ts';
 import type { GripConfig } from './config.ts';
 import type { EmbeddingsClient } from './embeddings.ts';
 import type { HandlerResult } from './handler.ts';
-import { runStage, type KafkaTransport, type OrderedStep, type Serde, type StageContext, type StageStats } from './kafka/index.ts';
+import { readLog, runStage, type KafkaTransport, type LogReader, type OrderedStep, type Serde, type StageContext, type StageStats } from './kafka/index.ts';
 import type { LlmClient } from './llm.ts';
 import type { Logger } from './log.ts';
 import type { RunSettings } from './settings.ts';
@@ -30,6 +30,14 @@ export interface StageSetupContext {
   /** The process's LLM client, with its answer cache (created on first use). */
   llm(): LlmClient;
   embeddings(): EmbeddingsClient;
+}
+
+/**
+ * Reads a log whole through the context's transport: the state a stage rebuilds at start (resolves
+ * `caughtUp` at the end offsets seen when it began; with `follow`, it keeps reading after).
+ */
+export function readState<T>(ctx: Pick<StageSetupContext, 'transport' | 'serde'>, topic: TopicName, name: string, onValue: (value: T) => void, follow = false): Promise<LogReader> {
+  return readLog<T>({ transport: ctx.transport, serde: ctx.serde, topic, name, follow, onValue });
 }
 
 /** A stage after setup: its handler, optionally split into a concurrent and an in-order half. */

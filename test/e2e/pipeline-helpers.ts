@@ -5,12 +5,18 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { consumerGroupsOf, SERVICE_NAMES as PIPELINE_SERVICES } from '../../services/stages.ts';
-import { REPO_ROOT, type GripConfig } from '../../services/runtime/config.ts';
+import { consumerGroupsOf, SERVICE_NAMES as PIPELINE_SERVICES, SERVICES } from '../../services/stages.ts';
+import { REPO_ROOT, servicePortVar, type GripConfig } from '../../services/runtime/config.ts';
 import { computeLag, platformaticTransport } from '../../services/runtime/kafka/index.ts';
 import { loadTopics } from '../../schemas/catalog.ts';
 
 export const GRIP = path.join(REPO_ROOT, 'bin', 'grip.mjs');
+
+/** The environment of a test's services: its own state folder and every service port from `portBase` on. */
+export function servicesEnv(stateDir: string, portBase: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const ports = Object.fromEntries(SERVICES.map((s, i) => [servicePortVar(s.name), String(portBase + 1 + i)]));
+  return { ...process.env, GRIP_STATE_DIR: stateDir, ...ports, ...extra };
+}
 
 export function grip(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 600_000) {
   const result = spawnSync(process.execPath, [GRIP, ...args], { encoding: 'utf8', env, timeout: timeoutMs });

@@ -21,7 +21,7 @@ import { readRunFile, resolveRunSettings } from '../../services/runtime/settings
 import { LLM_STEPS } from '../../services/stages.ts';
 import { answerGripPrompt } from '../fixtures/grip-answers.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/openai-server.ts';
-import { grip, pipelineLag, resetPipeline, waitFor } from './pipeline-helpers.ts';
+import { grip, pipelineLag, resetPipeline, servicesEnv, waitFor } from './pipeline-helpers.ts';
 
 const MATH_TRAIN = path.join(REPO_ROOT, '..', 'shared', 'data', 'math', 'train.jsonl');
 const SEEDS = 8;
@@ -45,20 +45,7 @@ beforeAll(async () => {
     settingsFile,
     ['seed: 5', 'concurrency: 3', `combinations: ${COMBINATIONS}`, 'services:', `  combinations_per_seed: ${COMBINATIONS}`, `  max_combinations: ${COMBINATIONS}`, '  sample_every_seeds: 0', '  sample_every_seconds: 0', ''].join('\n'),
   );
-  env = {
-    ...process.env,
-    GRIP_LLM_BASE_URL: server.baseUrl,
-    GRIP_EMBEDDINGS_BASE_URL: server.baseUrl,
-    GRIP_STATE_DIR: path.join(work, 'state'),
-    GRIP_CONFIG: settingsFile,
-    GRIP_SEED_INGEST_PORT: String(PORT_BASE + 1),
-    GRIP_CONCEPT_EXTRACTOR_PORT: String(PORT_BASE + 2),
-    GRIP_CONCEPT_GRAPH_PORT: String(PORT_BASE + 3),
-    GRIP_PROBLEM_SYNTH_PORT: String(PORT_BASE + 4),
-    GRIP_JUDGE_PORT: String(PORT_BASE + 5),
-    GRIP_CLICKHOUSE_SINK_PORT: String(PORT_BASE + 6),
-    GRIP_DASHBOARD_PORT: String(PORT_BASE + 10),
-  };
+  env = servicesEnv(path.join(work, 'state'), PORT_BASE, { GRIP_LLM_BASE_URL: server.baseUrl, GRIP_EMBEDDINGS_BASE_URL: server.baseUrl, GRIP_CONFIG: settingsFile });
   config = loadConfig(env);
   await resetPipeline(config);
 });

@@ -13,7 +13,7 @@
  * one-verdict-per-candidate check). The same order holds in `grip run` and in every service.
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
-import type { HandlerResult } from '../handler.ts';
+import type { HandlerResult } from '../result.ts';
 import { jsonLogger } from '../log.ts';
 import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from '../retry.ts';
 import { Semaphore } from '../semaphore.ts';
