@@ -15,6 +15,7 @@
  * message is rejected before it poisons a whole insert batch.
  */
 import { shortHash } from '../../core/util/hash.ts';
+import { deadLetterId } from '../runtime/kafka/dlq.ts';
 import type { Candidate, Combination, Lineage, Seed, SeedConcepts, TopicValues, Verdict } from '../../schemas/generated/types.ts';
 
 export class RowMappingError extends Error {
@@ -405,9 +406,10 @@ const SEED_KEYED_TOPICS = new Set(['grip.seeds', 'grip.concepts']);
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * A DLQ record as a row. Pure. The id is the failed record's position (source topic, partition,
- * offset), or for seed-ingest rejects, which never were a record, the hash of the rejected bytes:
- * the same failure dead-lettered twice lands once.
+ * A DLQ record as a row. Pure. The id is the stage that refused the record and the record's
+ * position (source topic, partition, offset), or for seed-ingest rejects, which never were a
+ * record, the stage and the hash of the rejected bytes: the same failure dead-lettered twice lands
+ * once, and two stages refusing one record land twice (deadLetterId).
  */
 export function deadLetterRow(input: DeadLetterInput): DeadLetterRow {
   const header = (name: string): string => {
@@ -431,10 +433,11 @@ export function deadLetterRow(input: DeadLetterInput): DeadLetterRow {
   const positioned = Number.isInteger(partition) && partition >= 0 && Number.isInteger(offset) && offset >= 0;
   const failedAt = Date.parse(header('dlq-timestamp'));
   const at = Number.isFinite(failedAt) ? failedAt : input.timestamp;
+  const stage = header('dlq-stage') || 'unknown';
   return {
-    dlq_id: positioned ? `dlq-${sourceTopic}-${partition}-${offset}` : `dlq-${input.dlqTopic}-${shortHash(bytes.toString('base64'), 24)}`,
+    dlq_id: positioned ? deadLetterId(stage, sourceTopic, partition, offset) : `dlq-${stage}-${input.dlqTopic}-${shortHash(bytes.toString('base64'), 24)}`,
     dlq_topic: input.dlqTopic,
-    stage: header('dlq-stage') || 'unknown',
+    stage,
     reason: header('dlq-reason') || 'unknown',
     detail: header('dlq-detail'),
     source_topic: sourceTopic,

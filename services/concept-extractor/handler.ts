@@ -39,6 +39,24 @@ function distinctNames(names: string[]): string[] {
   });
 }
 
+/** The calls an extraction may make (the synonym check through the registry). */
+const EXTRACT_CALLS = [
+  ['extract', kcExtraction],
+  ['filter', kcFilter],
+  ['synonym', synonymCheck],
+] as const;
+
+/**
+ * A seed's concepts id: the seed, and the prompt versions, models and sampling settings of the
+ * calls an extraction may make; never the answers nor call ids (the filter's prompt holds the
+ * extractor's answer). A seed sent twice, or redelivered to another instance whose model answers
+ * differently, lands on the same row.
+ */
+export function conceptsId(seed: Pick<Seed, 'seed_id'>, llm: Pick<LlmClient, 'callSettings'>): string {
+  const calls = EXTRACT_CALLS.map(([stage, prompt]) => llm.callSettings(stage, prompt));
+  return deterministicId('concepts', calls.map((c) => c.prompt_version).join(','), { seed: seed.seed_id, calls });
+}
+
 export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): Promise<HandlerResult<SeedConcepts>> {
   return dlqOnModelFailure(async () => {
     const { value, steps } = await withLineage(async () => {
@@ -70,12 +88,8 @@ export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): P
       seen.add(m.id);
       kcs.push({ kc_id: m.id, name: m.representative, raw_name: value.kept[i], outcome: m.outcome, similarity: m.outcome === 'new' ? 1 : (m.similarity ?? 1) });
     });
-    // The id names the extraction (seed + the extract and filter calls, whose ids carry the prompt
-    // versions and models), not the registry's synonym calls: those depend on what the registry held
-    // at the time, and a seed extracted again (sent twice, redelivered) must land on the same row.
-    const extraction = steps.filter((s) => s.stage !== 'synonym');
     return ok<SeedConcepts>({
-      concepts_id: deterministicId('concepts', extraction.map((s) => s.prompt_version).join(','), { seed: seed.seed_id, calls: extraction.map((s) => s.call_id) }),
+      concepts_id: conceptsId(seed, deps.llm),
       seed_id: seed.seed_id,
       kcs,
       dropped: value.dropped,

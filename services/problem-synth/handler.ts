@@ -14,6 +14,24 @@ export interface ProblemSynthDeps {
   now: () => number;
 }
 
+/** The calls a candidate may make: both solvers, since which one runs depends on an answer. */
+const SYNTH_CALLS = [
+  ['synthesize', problemSynthesis],
+  ['difficulty', difficultyRating],
+  ['solve', solution],
+  ['solve_hard', solution],
+] as const;
+
+/**
+ * A candidate's id: its combination, and the prompt versions, models and sampling settings of
+ * every call it may make; never the answers (nor the call ids, whose prompts hold earlier answers).
+ * A redelivery on another instance, with a model that answers differently, lands on the same row.
+ */
+export function candidateId(combo: Pick<Combination, 'combo_id'>, llm: Pick<LlmClient, 'callSettings'>): string {
+  const calls = SYNTH_CALLS.map(([stage, prompt]) => llm.callSettings(stage, prompt));
+  return deterministicId('candidate', calls.map((c) => c.prompt_version).join(','), { combo: combo.combo_id, calls });
+}
+
 export async function synthesizeProblem(combo: Combination, deps: ProblemSynthDeps): Promise<HandlerResult<Candidate>> {
   return dlqOnModelFailure(async () => {
     const { value, steps } = await withLineage(async () => {
@@ -24,7 +42,7 @@ export async function synthesizeProblem(combo: Combination, deps: ProblemSynthDe
       return { problem, difficulty, solved };
     });
     return ok<Candidate>({
-      candidate_id: deterministicId('candidate', steps.map((s) => s.prompt_version).join(','), { combo: combo.combo_id, calls: steps.map((s) => s.call_id) }),
+      candidate_id: candidateId(combo, deps.llm),
       combo_id: combo.combo_id,
       relation: combo.relation,
       hop: combo.hop,
