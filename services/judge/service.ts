@@ -27,11 +27,11 @@ export const startJudge: ServiceStarter = async (ctx) => {
   const llm = ctx.llm();
   const judgeSettings = judgeSettingsFrom(settings);
   const judgeModels = judgeModelsFrom(settings);
-  const version = judgeConfigVersion(judgeSettings, judgeModels);
   const specs = settings.defaultBenchmarks
     ? settings.benchmarks.filter((b) => fs.existsSync(b.file) || (ctx.log('warn', 'decontamination set not found; skipped', { source: b.source, file: b.file }), false))
     : settings.benchmarks;
   const decontam = createNgramIndex(await loadBenchmarks(specs));
+  const version = judgeConfigVersion(judgeSettings, judgeModels, decontam);
   const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
 
   const seeds = await readLog<Seed>({
