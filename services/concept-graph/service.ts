@@ -34,7 +34,7 @@ export const startConceptGraph: ServiceStarter = async (ctx) => {
     topic: 'grip.pairs',
     name: 'concept-graph-pairs',
     onValue: (combo) => {
-      if (graphStage.markEmitted(combo)) emitted++;
+      if (graphStage.markEmitted(combo, ctx.log)) emitted++;
     },
   });
   await pairs.done;
@@ -43,7 +43,7 @@ export const startConceptGraph: ServiceStarter = async (ctx) => {
     serde: ctx.serde,
     topic: 'grip.concepts',
     name: 'concept-graph-concepts',
-    onValue: (c) => void graphStage.ingest(c),
+    onValue: (c) => void graphStage.rebuild(c, ctx.log),
   });
   await concepts.done;
   const refreshGauges = () => {
@@ -60,6 +60,8 @@ export const startConceptGraph: ServiceStarter = async (ctx) => {
     concurrency: 1,
     maxInFlightBatches: 1,
     handler: async (concepts): Promise<HandlerResult<Combination[]>> => {
+      const checked = graphStage.check(concepts);
+      if (checked.kind !== 'ok') return checked;
       const outcome = graphStage.ingest(concepts);
       if (outcome === 'conflict') conflicts.inc();
       refreshGauges();
