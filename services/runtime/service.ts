@@ -10,7 +10,7 @@ import type http from 'node:http';
 import { loadConfig, type GripConfig, type ServiceName } from './config.ts';
 import { EmbeddingsClient } from './embeddings.ts';
 import { FileLlmCache } from './file-llm-cache.ts';
-import { startOpsServer, type OpsServer } from './http.ts';
+import { startOpsServer, type HealthReport, type OpsServer } from './http.ts';
 import { connectSerde, ensureTopics, platformaticTransport, type KafkaTransport, type Serde } from './kafka/index.ts';
 import { errorMessage } from './kafka/errors.ts';
 import { LlmClient } from './llm.ts';
@@ -41,6 +41,8 @@ export interface RunningService {
   /** Resolves after a graceful stop; rejects when the service crashed. */
   done: Promise<void>;
   healthy(): boolean;
+  /** A health answer with a reason (e.g. degraded), when the service has more to say than healthy(). */
+  health?(): HealthReport;
   /** Extra HTTP routes on the service's port. */
   routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
@@ -146,7 +148,7 @@ export async function runService(name: ServiceName, starter: ServiceStarter, opt
   const running = await starter(ctx);
   let ops: OpsServer;
   try {
-    ops = await startOpsServer({ port: ctx.config.services.ports[name], host: ctx.config.services.host, health: () => running.healthy(), routes: running.routes });
+    ops = await startOpsServer({ port: ctx.config.services.ports[name], host: ctx.config.services.host, health: () => running.health?.() ?? running.healthy(), routes: running.routes });
   } catch (error) {
     await running.stop();
     ctx.close();
