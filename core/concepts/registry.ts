@@ -114,17 +114,9 @@ export function applySettingsDifferences(ours: KcApplySettings, theirs: Partial<
     .map((k) => `${k}: ${JSON.stringify(ours[k])} here vs ${JSON.stringify(theirs[k])} in the log`);
 }
 
-interface ResolvedOptions {
-  sameThreshold: number;
-  synonymThreshold: number;
+interface ResolvedOptions extends KcApplySettings {
   synonymCheck?: SynonymCheck;
   embed?: EmbedFn;
-  maxSynonymChecks: number;
-  search: SearchMode;
-  simhashBits: number;
-  simhashZ: number;
-  seed: number;
-  idHashLength: number;
 }
 
 function resolveOptions(o: KcRegistryOptions): ResolvedOptions {

@@ -6,9 +6,8 @@
  */
 import { implausibleKcName, type KcRegistry, type SynonymCheck } from '../../core/concepts/index.ts';
 import { kcExtraction, kcFilter, synonymCheck } from '../../core/prompts/index.ts';
-import { deterministicId } from '../../core/util/hash.ts';
 import type { Seed, SeedConcepts } from '../../schemas/generated/types.ts';
-import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
+import { dlqOnModelFailure, idFromInputs, ok, tracedCall, withLineage, type HandlerResult, type PlannedCall } from '../runtime/handler.ts';
 import type { LlmClient } from '../runtime/llm.ts';
 
 export interface ConceptExtractorDeps {
@@ -40,21 +39,15 @@ function distinctNames(names: string[]): string[] {
 }
 
 /** The calls an extraction may make (the synonym check through the registry). */
-const EXTRACT_CALLS = [
+const EXTRACT_CALLS: PlannedCall[] = [
   ['extract', kcExtraction],
   ['filter', kcFilter],
   ['synonym', synonymCheck],
-] as const;
+];
 
-/**
- * A seed's concepts id: the seed, and the prompt versions, models and sampling settings of the
- * calls an extraction may make; never the answers nor call ids (the filter's prompt holds the
- * extractor's answer). A seed sent twice, or redelivered to another instance whose model answers
- * differently, lands on the same row.
- */
+/** A seed's concepts id: the seed and the settings of every call an extraction may make (idFromInputs). */
 export function conceptsId(seed: Pick<Seed, 'seed_id'>, llm: Pick<LlmClient, 'callSettings'>): string {
-  const calls = EXTRACT_CALLS.map(([stage, prompt]) => llm.callSettings(stage, prompt));
-  return deterministicId('concepts', calls.map((c) => c.prompt_version).join(','), { seed: seed.seed_id, calls });
+  return idFromInputs('concepts', { seed: seed.seed_id }, llm, EXTRACT_CALLS);
 }
 
 export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): Promise<HandlerResult<SeedConcepts>> {

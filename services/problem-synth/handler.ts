@@ -4,9 +4,8 @@
  * (a larger model for hard problems) solves it.
  */
 import { difficultyRating, problemSynthesis, solution, withBoxedAnswer } from '../../core/prompts/index.ts';
-import { deterministicId } from '../../core/util/hash.ts';
 import type { Candidate, Combination } from '../../schemas/generated/types.ts';
-import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
+import { dlqOnModelFailure, idFromInputs, ok, tracedCall, withLineage, type HandlerResult, type PlannedCall } from '../runtime/handler.ts';
 import type { LlmClient } from '../runtime/llm.ts';
 
 export interface ProblemSynthDeps {
@@ -15,21 +14,16 @@ export interface ProblemSynthDeps {
 }
 
 /** The calls a candidate may make: both solvers, since which one runs depends on an answer. */
-const SYNTH_CALLS = [
+const SYNTH_CALLS: PlannedCall[] = [
   ['synthesize', problemSynthesis],
   ['difficulty', difficultyRating],
   ['solve', solution],
   ['solve_hard', solution],
-] as const;
+];
 
-/**
- * A candidate's id: its combination, and the prompt versions, models and sampling settings of
- * every call it may make; never the answers (nor the call ids, whose prompts hold earlier answers).
- * A redelivery on another instance, with a model that answers differently, lands on the same row.
- */
+/** A candidate's id: its combination and the settings of every call it may make (idFromInputs). */
 export function candidateId(combo: Pick<Combination, 'combo_id'>, llm: Pick<LlmClient, 'callSettings'>): string {
-  const calls = SYNTH_CALLS.map(([stage, prompt]) => llm.callSettings(stage, prompt));
-  return deterministicId('candidate', calls.map((c) => c.prompt_version).join(','), { combo: combo.combo_id, calls });
+  return idFromInputs('candidate', { combo: combo.combo_id }, llm, SYNTH_CALLS);
 }
 
 export async function synthesizeProblem(combo: Combination, deps: ProblemSynthDeps): Promise<HandlerResult<Candidate>> {
