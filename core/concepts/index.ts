@@ -1,7 +1,9 @@
 export { normalizeKcName, singularize } from './normalize.ts';
 export {
   KcRegistry,
+  applySettingsDifferences,
   createKcRegistry,
+  type KcApplySettings,
   type EmbedFn,
   type KcAddInput,
   type KcAddResult,

@@ -95,17 +95,28 @@ export interface KcRegistryState {
   vectors: string;
 }
 
-interface ResolvedOptions {
+/** See KcRegistry.applySettings. */
+export interface KcApplySettings {
   sameThreshold: number;
   synonymThreshold: number;
-  synonymCheck?: SynonymCheck;
-  embed?: EmbedFn;
   maxSynonymChecks: number;
   search: SearchMode;
   simhashBits: number;
   simhashZ: number;
   seed: number;
   idHashLength: number;
+}
+
+/** `name: ours vs theirs` for every apply setting that differs (empty: the same). */
+export function applySettingsDifferences(ours: KcApplySettings, theirs: Partial<KcApplySettings>): string[] {
+  return (Object.keys(ours) as Array<keyof KcApplySettings>)
+    .filter((k) => ours[k] !== theirs[k])
+    .map((k) => `${k}: ${JSON.stringify(ours[k])} here vs ${JSON.stringify(theirs[k])} in the log`);
+}
+
+interface ResolvedOptions extends KcApplySettings {
+  synonymCheck?: SynonymCheck;
+  embed?: EmbedFn;
 }
 
 function resolveOptions(o: KcRegistryOptions): ResolvedOptions {
@@ -205,6 +216,16 @@ export class KcRegistry {
       for (const input of withVectors) results.push(await this.addNow(input));
       return results;
     });
+  }
+
+  /**
+   * The options `apply` depends on besides the decision: replicas that apply one log must share
+   * them, or the same entries give other clusters and ids (SharedKcRegistry checks them against
+   * the log). The synonym check and embed function are not here: they only feed `decide`.
+   */
+  applySettings(): KcApplySettings {
+    const { sameThreshold, synonymThreshold, maxSynonymChecks, search, simhashBits, simhashZ, seed, idHashLength } = this.opts;
+    return { sameThreshold, synonymThreshold, maxSynonymChecks, search, simhashBits, simhashZ, seed, idHashLength };
   }
 
   /** Ids of every cluster, in founding order. */

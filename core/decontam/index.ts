@@ -4,6 +4,7 @@ export {
   longestCommonRun,
   normalizeForDecontam,
   type BenchmarkRecord,
+  type NgramIndexFingerprint,
   type ContaminationRates,
   type ContaminationResult,
   type OverlapMatch,

@@ -13,6 +13,7 @@
  * about 32 bytes per distinct n-gram. The token ids of every item are kept (4 bytes per word) so that the
  * longest overlap is computed exactly, word by word, for the items an n-gram hit points at.
  */
+import { createHash } from 'node:crypto';
 
 export interface BenchmarkRecord {
   id: string;
@@ -75,8 +76,19 @@ function ngramHash(tokens: Int32Array, start: number, n: number): number {
   return (a & HIGH_MASK) * TWO_32 + b;
 }
 
+/** What an index was built from: its sources, item count and a hash of every item (id, source, text). */
+export interface NgramIndexFingerprint {
+  ns: number[];
+  sources: string[];
+  items: number;
+  sha256: string;
+}
+
 export class NgramIndex {
   readonly ns: number[];
+  /** Running hash of the records added, in order: the index's content, for settings versions. */
+  private readonly content = createHash('sha256');
+  private fingerprintMemo: NgramIndexFingerprint | undefined;
   private readonly vocab = new Map<string, number>();
   private readonly records: { id: string; source: string }[] = [];
   private tokenStore = new Int32Array(1024);
@@ -114,6 +126,8 @@ export class NgramIndex {
     }
     const item = this.records.length;
     this.records.push({ id: record.id, source: record.source });
+    this.content.update(`${JSON.stringify([record.source, record.id, record.text])}\n`);
+    this.fingerprintMemo = undefined;
     const words = normalizeForDecontam(record.text);
     const tokens = new Int32Array(words.length);
     words.forEach((w, i) => {
@@ -123,6 +137,16 @@ export class NgramIndex {
     });
     this.appendTokens(tokens);
     for (const n of this.ns) for (let i = 0; i + n <= tokens.length; i++) this.insert(ngramHash(tokens, i, n), item);
+  }
+
+  /**
+   * The content of the index: another benchmark file, an edited item or other n-gram sizes give
+   * another fingerprint (the judge's config version includes it, so a replay with other sets
+   * re-judges instead of returning the old verdicts).
+   */
+  fingerprint(): NgramIndexFingerprint {
+    this.fingerprintMemo ??= { ns: [...this.ns], sources: [...new Set(this.records.map((r) => r.source))].sort(), items: this.records.length, sha256: this.content.copy().digest('hex') };
+    return { ...this.fingerprintMemo, ns: [...this.fingerprintMemo.ns], sources: [...this.fingerprintMemo.sources] };
   }
 
   addAll(records: Iterable<BenchmarkRecord>): void {

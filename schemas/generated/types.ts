@@ -154,6 +154,8 @@ export interface KcRegistryEntry {
   /** Unit embedding of the name, float32 little-endian. */
   vector: null | Buffer;
   embeddings_model: string;
+  /** Canonical JSON of the options KcRegistry.apply depends on (thresholds, max synonym checks, search mode, SimHash bits/z/seed, id hash length) of the proposer. The first entry of a model fixes them for the log: an instance with other settings refuses to start, and an entry with other settings is skipped by every replica alike. Empty in entries written before this field. */
+  registry_settings: string;
   /** Synonym-check answers, in the order asked. */
   asked: Array<SynonymAnswer>;
   /** Instance that made the decision (host:pid). */

@@ -13,7 +13,7 @@ import type { ClickHouseWriter } from './writer.ts';
 export { migrate, runMigrateCommand, MIGRATE_USAGE, MigrationError, type MigrateOptions, type MigrateResult } from './migrate.ts';
 export { MIGRATIONS_DIR, splitStatements } from './migration-files.ts';
 export * from './rows.ts';
-export { ClickHouseWriter, SinkWriteError, isRetriableInsertError, type Row, type WriterOptions } from './writer.ts';
+export { ClickHouseWriter, SinkRowRejectedError, SinkWriteError, insertErrorClass, isRetriableInsertError, type Row, type WriterOptions } from './writer.ts';
 
 /**
  * Maps messages of one topic to rows and queues them; resolves when ClickHouse accepted all of

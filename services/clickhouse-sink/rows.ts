@@ -16,6 +16,7 @@
  */
 import { shortHash } from '../../core/util/hash.ts';
 import { storedTopics } from '../../schemas/catalog.ts';
+import { deadLetterId } from '../runtime/kafka/dlq.ts';
 import type { Candidate, Combination, Lineage, Seed, SeedConcepts, TopicValues, Verdict } from '../../schemas/generated/types.ts';
 
 export class RowMappingError extends Error {
@@ -403,9 +404,10 @@ const SEED_KEYED_TOPICS = new Set(['grip.seeds', 'grip.concepts']);
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * A DLQ record as a row. Pure. The id is the failed record's position (source topic, partition,
- * offset), or for seed-ingest rejects, which never were a record, the hash of the rejected bytes:
- * the same failure dead-lettered twice lands once.
+ * A DLQ record as a row. Pure. The id is the stage that refused the record and the record's
+ * position (source topic, partition, offset), or for seed-ingest rejects, which never were a
+ * record, the stage and the hash of the rejected bytes: the same failure dead-lettered twice lands
+ * once, and two stages refusing one record land twice (deadLetterId).
  */
 export function deadLetterRow(input: DeadLetterInput): DeadLetterRow {
   const header = (name: string): string => {
@@ -429,10 +431,11 @@ export function deadLetterRow(input: DeadLetterInput): DeadLetterRow {
   const positioned = Number.isInteger(partition) && partition >= 0 && Number.isInteger(offset) && offset >= 0;
   const failedAt = Date.parse(header('dlq-timestamp'));
   const at = Number.isFinite(failedAt) ? failedAt : input.timestamp;
+  const stage = header('dlq-stage') || 'unknown';
   return {
-    dlq_id: positioned ? `dlq-${sourceTopic}-${partition}-${offset}` : `dlq-${input.dlqTopic}-${shortHash(bytes.toString('base64'), 24)}`,
+    dlq_id: positioned ? deadLetterId(stage, sourceTopic, partition, offset) : `dlq-${stage}-${input.dlqTopic}-${shortHash(bytes.toString('base64'), 24)}`,
     dlq_topic: input.dlqTopic,
-    stage: header('dlq-stage') || 'unknown',
+    stage,
     reason: header('dlq-reason') || 'unknown',
     detail: header('dlq-detail'),
     source_topic: sourceTopic,
@@ -444,5 +447,39 @@ export function deadLetterRow(input: DeadLetterInput): DeadLetterRow {
     payload_encoding: encoding,
     failed_at: new Date(at).toISOString().slice(0, 19).replace('T', ' '),
     version: at,
+  };
+}
+
+/** ASCII only (other characters as \\uXXXX), at most `max` characters: text any column takes. */
+function asciiEscaped(text: string, max: number): string {
+  const escaped = text.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escaped.length <= max ? escaped : `${escaped.slice(0, max)}...`;
+}
+
+const DATETIME_RE = /^(19[7-9]\d|20\d\d|210[0-5])-\d\d-\d\d \d\d:\d\d:\d\d$/;
+
+/**
+ * A dead letter ClickHouse refused, in the most storable form: every text ASCII-escaped and
+ * bounded, the payload base64, the key hex, numbers clamped, the time checked. The sink stores this
+ * rather than drop a dead letter; `refusal` (why the full row was refused) heads the detail.
+ */
+export function minimalDeadLetterRow(row: DeadLetterRow, refusal: string): DeadLetterRow {
+  const int32 = (n: number) => (Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 ? n : -1);
+  const int64 = (n: number) => (Number.isSafeInteger(n) ? n : -1);
+  return {
+    dlq_id: asciiEscaped(row.dlq_id, 500),
+    dlq_topic: asciiEscaped(row.dlq_topic, 200),
+    stage: asciiEscaped(row.stage, 200),
+    reason: asciiEscaped(row.reason, 200),
+    detail: asciiEscaped(`[stored in minimal form; the full row was refused: ${refusal}] ${row.detail}`, 2000),
+    source_topic: asciiEscaped(row.source_topic, 200),
+    source_partition: int32(row.source_partition),
+    source_offset: int64(row.source_offset),
+    message_key: Buffer.from(row.message_key, 'utf8').toString('hex').slice(0, 1000),
+    seed_ids: row.seed_ids.filter((id) => /^[\x20-\x7e]{1,200}$/.test(id)),
+    payload: row.payload_encoding === 'base64' ? row.payload : Buffer.from(row.payload, 'utf8').toString('base64'),
+    payload_encoding: 'base64',
+    failed_at: DATETIME_RE.test(row.failed_at) ? row.failed_at : '1970-01-01 00:00:00',
+    version: Number.isSafeInteger(row.version) && row.version >= 0 ? row.version : 0,
   };
 }

@@ -8,11 +8,13 @@
  * Migrations are applied at start.
  */
 import { rowFor, deadLetterRow, TOPIC_TABLES, type SinkTopic } from './rows.ts';
-import { ClickHouseWriter, SinkWriteError } from './writer.ts';
+import { ClickHouseWriter } from './writer.ts';
+import { insertRow as insert, storeDeadLetter } from './handlers.ts';
 import { migrate } from './migrate.ts';
 import { loadTopics } from '../../schemas/catalog.ts';
-import { dlq, drop, ok, type HandlerResult } from '../runtime/handler.ts';
-import { NonRetriableError, RetriableError, runStage, type InRecord, type StageHandle } from '../runtime/kafka/index.ts';
+import { dlq } from '../runtime/handler.ts';
+import { runStage, type InRecord, type StageHandle } from '../runtime/kafka/index.ts';
+import { healthReport } from '../runtime/http.ts';
 import { combine, sinkGroupOf, type RunningService, type ServiceContext } from '../runtime/stage.ts';
 import { errorMessage } from '../runtime/kafka/errors.ts';
 import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
@@ -20,21 +22,10 @@ import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
 /** Insert failures are retried by the stage for this long (about), then the service crashes and is restarted. */
 const SINK_MAX_RETRIES = 1000;
 
-async function insert(writer: ClickHouseWriter, table: string, row: Record<string, unknown>): Promise<HandlerResult<never[]>> {
-  try {
-    await writer.add(table, row);
-    return ok([]);
-  } catch (error) {
-    if (error instanceof SinkWriteError && error.retriable) throw new RetriableError(error.message, { cause: error });
-    if (error instanceof SinkWriteError) throw new NonRetriableError('clickhouse_rejected', error.message, { cause: error });
-    throw error;
-  }
-}
-
 export const startClickHouseSink = async (ctx: ServiceContext): Promise<RunningService> => {
   const result = await migrate(ctx.config.clickhouse, { log: (m) => ctx.log('info', m) });
   ctx.log('info', 'ClickHouse migrations applied', { applied: result.applied?.length ?? 0 });
-  const writer = new ClickHouseWriter({ clickhouse: ctx.config.clickhouse, maxBatchRows: 1000, maxBatchWaitMs: 500 });
+  const writer = new ClickHouseWriter({ clickhouse: ctx.config.clickhouse, maxBatchRows: 1000, maxBatchWaitMs: 500, log: ctx.log });
   const common = {
     transport: ctx.transport,
     serde: ctx.serde,
@@ -73,19 +64,13 @@ export const startClickHouseSink = async (ctx: ServiceContext): Promise<RunningS
         ...common,
         name: `clickhouse-sink:${spec.dlq}`,
         inputTopic: spec.dlq,
-        // Never used: storing a dead letter either works, is retried, or is counted as dropped.
+        // Never used: a dead letter is stored, retried, stored in minimal form, or logged as unstorable.
         dlqTopic: spec.dlq,
         groupId: sinkGroupOf(spec.dlq),
         decode: async (record) => record,
         handler: async (record) => {
           const row = deadLetterRow({ dlqTopic: spec.dlq, key: record.key, value: record.value, headers: record.headers, timestamp: Number(record.timestamp) });
-          try {
-            return await insert(writer, 'dead_letters', row as unknown as Record<string, unknown>);
-          } catch (error) {
-            // Dead-lettering a dead letter would loop: a row ClickHouse refuses is counted and logged.
-            if (error instanceof NonRetriableError) return drop(error.reason);
-            throw error;
-          }
+          return storeDeadLetter(writer, row, record, ctx.log);
         },
       }),
     );
@@ -98,5 +83,8 @@ export const startClickHouseSink = async (ctx: ServiceContext): Promise<RunningS
     await writer.close();
     throw failed.reason;
   }
-  return combine(stages, { stop: () => writer.close() });
+  const service = combine(stages, { stop: () => writer.close() });
+  // Stopping (or a crashed stage) must not wait on a table stopped by a configuration error.
+  service.done.catch(() => writer.interrupt());
+  return { ...service, stop: () => (writer.interrupt(), service.stop()), health: () => healthReport(service.healthy(), writer.problem()) };
 };

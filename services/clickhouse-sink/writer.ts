@@ -10,14 +10,24 @@
  * batch fills meanwhile). A retry after a timeout may insert a block twice; the tables are
  * ReplacingMergeTree keyed by deterministic ids, so readers using FINAL still see one row.
  *
- * Retries (backoff with jitter, services/runtime/retry.ts): connection errors, errors without a
- * ClickHouse code (e.g. a proxy's 502/503 page), and ClickHouse codes that mean "try later"
- * (overload, timeouts, too many parts, read-only replica...). Other ClickHouse codes (bad data,
- * unknown table or column, auth) fail at once: a retry cannot fix them.
+ * Failures, by class (insertErrorClass):
+ * - retriable: connection errors, errors without a ClickHouse code (e.g. a proxy's 502/503 page),
+ *   codes that mean "try later" (overload, timeouts, too many parts...): retried with backoff and
+ *   jitter (services/runtime/retry.ts), then the batch's adds reject with a retriable SinkWriteError.
+ * - bad data (a value ClickHouse cannot parse): one row must not cost its batch. The batch is split
+ *   in halves and each half inserted again, down to single rows; only a row that fails alone is
+ *   rejected (SinkRowRejectedError: its message is dead-lettered), every other row lands.
+ * - configuration (auth failure, unknown database/table/column; and an unclassified error that a
+ *   single row still gets): not the data's fault. The table STOPS: the failed rows stay pending
+ *   (never rejected, so nothing is dead-lettered and nothing committed), new rows wait behind them,
+ *   `problem()` says why (the service's health reports it), and the insert is tried again with
+ *   backoff up to 30 s until the configuration works; then the table resumes.
+ * On 18.16 the client throws plain Errors without `.code`: the code is read from the message.
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { GripConfig } from '../runtime/config.ts';
+import { jsonLogger, type Logger } from '../runtime/log.ts';
 import { backoffDelay, sleep, type BackoffOptions } from '../runtime/retry.ts';
 
 const rowsWritten = new Counter({
@@ -27,15 +37,28 @@ const rowsWritten = new Counter({
 });
 const insertSeconds = new Histogram({
   name: 'grip_sink_insert_duration_seconds',
-  help: 'Duration of one insert attempt into ClickHouse, by table and outcome (ok, retriable, fatal)',
+  help: 'Duration of one insert attempt into ClickHouse, by table and outcome (ok, retriable, fatal, refused)',
   labelNames: ['table', 'outcome'] as const,
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
 });
 const insertFailures = new Counter({
   name: 'grip_sink_insert_failures_total',
-  help: 'Failed insert attempts, by table and kind (retriable: retried; fatal: batch rejected)',
+  help: 'Failed insert attempts, by table and kind (retriable: retried; fatal: retries exhausted; bad_data: batch split; configuration: table stopped)',
   labelNames: ['table', 'kind'] as const,
 });
+const rowsRejected = new Counter({
+  name: 'grip_sink_rows_rejected_total',
+  help: 'Rows ClickHouse refused on their own (bad data, isolated by splitting their batch), by table',
+  labelNames: ['table'] as const,
+});
+const tableStopped = new Gauge({
+  name: 'grip_sink_table_stopped',
+  help: '1 while inserts into a table are stopped by a configuration error (auth, missing table or column), by table',
+  labelNames: ['table'] as const,
+});
+
+/** Backoff of the retries of a table stopped by a configuration error. */
+const STOPPED_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 30_000, factor: 2 };
 const bufferedRows = new Gauge({
   name: 'grip_sink_buffered_rows',
   help: 'Rows waiting in the writer for their batch to be inserted, by table',
@@ -56,10 +79,29 @@ export interface WriterOptions {
   backoff?: BackoffOptions;
   /** Per-request timeout of the ClickHouse client, ms (default 30 000). */
   requestTimeoutMs?: number;
+  /** Backoff of the retries while a configuration error stops a table (default 1 s doubling to 30 s). */
+  stoppedBackoff?: BackoffOptions;
   /** Jitter source (tests). */
   random?: () => number;
+  /** Where stops, resumes and refused rows are logged. */
+  log?: Logger;
   /** A client to use instead of one built from `clickhouse` (tests); the writer closes it. */
   client?: ClickHouseClient;
+}
+
+/** A row ClickHouse refused on its own (bad data): its message goes to the DLQ. */
+export class SinkRowRejectedError extends Error {
+  constructor(
+    readonly table: string,
+    override readonly cause: unknown,
+  ) {
+    super(`clickhouse-sink: ClickHouse refused a row of ${table} (the rest of its batch was stored): ${firstLine(cause)}`);
+    this.name = 'SinkRowRejectedError';
+  }
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).trim().split('\n')[0];
 }
 
 export class SinkWriteError extends Error {
@@ -106,6 +148,57 @@ export function clickhouseErrorCode(error: unknown): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** Codes that mean the sink is set up wrong (auth, database, table, columns), not that a row is bad. */
+const CONFIGURATION_CODES = new Set([
+  8, // THERE_IS_NO_COLUMN
+  10, // NOT_FOUND_COLUMN_IN_BLOCK
+  16, // NO_SUCH_COLUMN_IN_TABLE
+  47, // UNKNOWN_IDENTIFIER
+  60, // UNKNOWN_TABLE
+  81, // UNKNOWN_DATABASE
+  115, // UNKNOWN_SETTING
+  192, // UNKNOWN_USER
+  193, // WRONG_PASSWORD
+  194, // REQUIRED_PASSWORD
+  195, // IP_ADDRESS_NOT_ALLOWED
+  497, // ACCESS_DENIED
+  516, // AUTHENTICATION_FAILED
+]);
+/** Codes of a value ClickHouse cannot take: the row is bad, not the setup. */
+const BAD_DATA_CODES = new Set([
+  6, // CANNOT_PARSE_TEXT
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  32, // ATTEMPT_TO_READ_AFTER_EOF
+  33, // CANNOT_READ_ALL_DATA
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA (except an unknown field: see insertErrorClass)
+  128, // TOO_LARGE_ARRAY_SIZE
+  130, // CANNOT_READ_ARRAY_FROM_TEXT
+  131, // TOO_LARGE_STRING_SIZE
+  190, // SIZES_OF_ARRAYS_DOESNT_MATCH
+  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+]);
+
+export type InsertErrorClass = 'retriable' | 'configuration' | 'bad_data' | 'unclassified';
+
+/** What a failed insert means; see the file comment. */
+export function insertErrorClass(error: unknown): InsertErrorClass {
+  if (isRetriableInsertError(error)) return 'retriable';
+  const code = clickhouseErrorCode(error)!;
+  // The rows' keys are the mapper's column names: a field the table lacks is a schema mismatch
+  // (a migration not applied), whatever the row holds.
+  if (CONFIGURATION_CODES.has(code) || /Unknown field found while parsing/i.test(firstLine(error))) return 'configuration';
+  if (BAD_DATA_CODES.has(code)) return 'bad_data';
+  return 'unclassified';
+}
+
 export function isRetriableInsertError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (typeof code === 'string' && RETRIABLE_NETWORK_CODES.has(code)) return true;
@@ -116,14 +209,34 @@ export function isRetriableInsertError(error: unknown): boolean {
   return RETRIABLE_CLICKHOUSE_CODES.has(clickhouseCode);
 }
 
-interface Waiter {
-  resolve: () => void;
-  reject: (error: Error) => void;
+/** One `add`: settles when all its rows landed (resolve) or one of them was refused (reject). */
+class Waiter {
+  private settled = false;
+  constructor(
+    private remaining: number,
+    private readonly onResolve: () => void,
+    private readonly onReject: (error: Error) => void,
+  ) {}
+  rowStored(): void {
+    if (--this.remaining === 0 && !this.settled) {
+      this.settled = true;
+      this.onResolve();
+    }
+  }
+  reject(error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.onReject(error);
+  }
+}
+
+interface Pending {
+  row: Row;
+  waiter: Waiter;
 }
 
 interface TableState {
-  rows: Row[];
-  waiters: Waiter[];
+  rows: Pending[];
   timer: NodeJS.Timeout | undefined;
   /** The chain of this table's inserts; never rejects (outcomes go to the waiters). */
   inFlight: Promise<void>;
@@ -139,7 +252,13 @@ export class ClickHouseWriter {
   private readonly maxAttempts: number;
   private readonly backoff: BackoffOptions | undefined;
   private readonly random: (() => number) | undefined;
+  private readonly stoppedBackoff: BackoffOptions;
+  private readonly log: Logger;
   private closed = false;
+  /** Aborted by close(): a table stopped by a configuration error gives up waiting. */
+  private readonly closing = new AbortController();
+  /** Why each stopped table is stopped. */
+  private readonly stopped = new Map<string, string>();
 
   constructor(opts: WriterOptions) {
     this.maxBatchRows = positiveInteger('maxBatchRows', opts.maxBatchRows ?? 1000);
@@ -147,6 +266,8 @@ export class ClickHouseWriter {
     this.maxAttempts = positiveInteger('maxAttempts', opts.maxAttempts ?? 8);
     this.backoff = opts.backoff;
     this.random = opts.random;
+    this.stoppedBackoff = opts.stoppedBackoff ?? STOPPED_BACKOFF;
+    this.log = opts.log ?? jsonLogger('clickhouse-sink');
     this.client =
       opts.client ??
       createClient({
@@ -160,6 +281,15 @@ export class ClickHouseWriter {
       });
   }
 
+  /**
+   * For a service that stops: a table stopped by a configuration error stops waiting, and its rows
+   * reject with a plain Error (the stage crashes: nothing committed, the messages come back after
+   * a restart). Tables that insert go on, so a graceful stop still drains them.
+   */
+  interrupt(): void {
+    this.closing.abort();
+  }
+
   /** Queues rows for `table`; resolves once ClickHouse accepted the batch holding them. */
   add(table: string, rows: Row | Row[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('clickhouse-sink: writer is closed'));
@@ -167,8 +297,9 @@ export class ClickHouseWriter {
     const list = Array.isArray(rows) ? rows : [rows];
     if (list.length === 0) return Promise.resolve();
     const state = this.state(table);
-    const accepted = new Promise<void>((resolve, reject) => state.waiters.push({ resolve, reject }));
-    state.rows.push(...list);
+    let waiter!: Waiter;
+    const accepted = new Promise<void>((resolve, reject) => (waiter = new Waiter(list.length, resolve, reject)));
+    for (const row of list) state.rows.push({ row, waiter });
     bufferedRows.inc({ table }, list.length);
     if (state.rows.length >= this.maxBatchRows) void this.flushTable(table);
     else state.timer ??= setTimeout(() => void this.flushTable(table), this.maxBatchWaitMs);
@@ -183,10 +314,20 @@ export class ClickHouseWriter {
     if (failed) throw failed.reason;
   }
 
-  /** Flushes, then closes the client; later `add` calls reject. */
+  /**
+   * Why inserts are stopped (a configuration error, retried until it works), or null when every
+   * table inserts. The sink's health reports it.
+   */
+  problem(): string | null {
+    if (this.stopped.size === 0) return null;
+    return [...this.stopped].map(([table, reason]) => `inserts into ${table} stopped (retrying until it works): ${reason}`).join('; ');
+  }
+
+  /** Flushes, then closes the client; later `add` calls reject. A table stopped by a configuration error rejects its rows (see interrupt). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     try {
       await this.flush();
     } finally {
@@ -197,7 +338,7 @@ export class ClickHouseWriter {
   private state(table: string): TableState {
     let state = this.tables.get(table);
     if (!state) {
-      state = { rows: [], waiters: [], timer: undefined, inFlight: Promise.resolve() };
+      state = { rows: [], timer: undefined, inFlight: Promise.resolve() };
       this.tables.set(table, state);
     }
     return state;
@@ -209,22 +350,66 @@ export class ClickHouseWriter {
     if (state.timer) clearTimeout(state.timer);
     state.timer = undefined;
     const rows = state.rows;
-    const waiters = state.waiters;
     if (rows.length === 0) return state.inFlight;
     state.rows = [];
-    state.waiters = [];
-    const batch = state.inFlight.then(() => this.insertWithRetry(table, rows));
+    const batch = state.inFlight.then(() => this.insertBatch(table, rows));
     state.inFlight = batch.then(
-      () => {
-        bufferedRows.dec({ table }, rows.length);
-        for (const w of waiters) w.resolve();
-      },
+      () => void bufferedRows.dec({ table }, rows.length),
       (error: Error) => {
         bufferedRows.dec({ table }, rows.length);
-        for (const w of waiters) w.reject(error);
+        for (const p of rows) p.waiter.reject(error);
       },
     );
     return batch;
+  }
+
+  /**
+   * Inserts a batch; settles each row's waiter. Bad data splits the batch (bisect) until the bad
+   * rows are alone; a configuration error stops the table until the insert works again. Throws
+   * (rejecting the rows not settled) only when retriable failures outlast maxAttempts
+   * (SinkWriteError), or the writer closes or is interrupted while the table is stopped (Error).
+   */
+  private async insertBatch(table: string, items: Pending[]): Promise<void> {
+    for (let stoppedAttempt = 0; ; stoppedAttempt++) {
+      let error: unknown;
+      try {
+        await this.insertWithRetry(table, items.map((p) => p.row));
+        if (this.stopped.delete(table)) {
+          tableStopped.set({ table }, 0);
+          this.log('info', 'clickhouse-sink: inserts work again; table resumed', { table });
+        }
+        for (const p of items) p.waiter.rowStored();
+        return;
+      } catch (failure) {
+        if (!(failure instanceof InsertRefused)) throw failure;
+        error = failure.cause;
+      }
+      const kind = insertErrorClass(error);
+      if ((kind === 'bad_data' || kind === 'unclassified') && items.length > 1) {
+        insertFailures.inc({ table, kind: 'bad_data' });
+        const half = Math.ceil(items.length / 2);
+        await this.insertBatch(table, items.slice(0, half));
+        await this.insertBatch(table, items.slice(half));
+        return;
+      }
+      if (kind === 'bad_data') {
+        rowsRejected.inc({ table });
+        this.log('warn', 'clickhouse-sink: ClickHouse refused a row; its message is dead-lettered', { table, error: firstLine(error) });
+        items[0]!.waiter.reject(new SinkRowRejectedError(table, error));
+        return;
+      }
+      // A configuration error, or an unclassified one that even a single row gets: stop, keep the
+      // rows, try again later. Rejecting them would dead-letter good data.
+      insertFailures.inc({ table, kind: 'configuration' });
+      const reason = firstLine(error);
+      if (this.stopped.get(table) !== reason) {
+        this.log('error', 'clickhouse-sink: inserts stopped by a configuration error; retrying until it works (nothing is committed or dead-lettered meanwhile)', { table, rows: items.length, error: reason });
+      }
+      this.stopped.set(table, reason);
+      tableStopped.set({ table }, 1);
+      await sleep(backoffDelay(stoppedAttempt, this.stoppedBackoff, this.random), this.closing.signal).catch(() => undefined);
+      if (this.closing.signal.aborted) throw new Error(`clickhouse-sink: stopping while inserts into ${table} are stopped by a configuration error (${items.length} rows not stored, not committed): ${reason}`);
+    }
   }
 
   private async insertWithRetry(table: string, rows: Row[]): Promise<void> {
@@ -237,13 +422,25 @@ export class ClickHouseWriter {
         return;
       } catch (error) {
         const retriable = isRetriableInsertError(error);
-        const kind = retriable && attempt < this.maxAttempts ? 'retriable' : 'fatal';
+        if (!retriable) {
+          // Bad data or configuration: insertBatch decides (split, or stop).
+          insertSeconds.observe({ table, outcome: 'refused' }, (performance.now() - started) / 1000);
+          throw new InsertRefused(error);
+        }
+        const kind = attempt < this.maxAttempts ? 'retriable' : 'fatal';
         insertSeconds.observe({ table, outcome: kind }, (performance.now() - started) / 1000);
         insertFailures.inc({ table, kind });
-        if (kind === 'fatal') throw new SinkWriteError(table, rows.length, attempt, retriable, error);
+        if (kind === 'fatal') throw new SinkWriteError(table, rows.length, attempt, true, error);
         await sleep(backoffDelay(attempt - 1, this.backoff, this.random));
       }
     }
+  }
+}
+
+/** An insert ClickHouse answered with a refusal (not a passing failure); internal to the writer. */
+class InsertRefused extends Error {
+  constructor(override readonly cause: unknown) {
+    super(firstLine(cause));
   }
 }
 

@@ -6,9 +6,8 @@
  */
 import { implausibleKcName, type KcRegistry, type SynonymCheck } from '../../core/concepts/index.ts';
 import { kcExtraction, kcFilter, synonymCheck } from '../../core/prompts/index.ts';
-import { deterministicId } from '../../core/util/hash.ts';
 import type { LineageStep, Seed, SeedConcepts } from '../../schemas/generated/types.ts';
-import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
+import { dlqOnModelFailure, idFromInputs, ok, tracedCall, withLineage, type HandlerResult, type PlannedCall } from '../runtime/handler.ts';
 import type { LlmClient } from '../runtime/llm.ts';
 
 export interface ConceptExtractorDeps {
@@ -38,6 +37,19 @@ function distinctNames(names: string[]): string[] {
     return true;
   });
 }
+
+/** The calls an extraction may make (the synonym check through the registry). */
+const EXTRACT_CALLS: PlannedCall[] = [
+  ['extract', kcExtraction],
+  ['filter', kcFilter],
+  ['synonym', synonymCheck],
+];
+
+/** A seed's concepts id: the seed and the settings of every call an extraction may make (idFromInputs). */
+export function conceptsId(seed: Pick<Seed, 'seed_id'>, llm: Pick<LlmClient, 'callSettings'>): string {
+  return idFromInputs('concepts', { seed: seed.seed_id }, llm, EXTRACT_CALLS);
+}
+
 
 /** What the concurrent half of extraction found: names kept and dropped, and its model calls. */
 export interface ExtractedNames {
@@ -81,7 +93,7 @@ export async function extractNames(seed: Seed, deps: Pick<ConceptExtractorDeps, 
  * in the band) and makes the seed's concepts message. Runners call it in input order: the first
  * name of a concept founds its cluster.
  */
-export async function mergeConcepts(seed: Seed, names: ExtractedNames, deps: Pick<ConceptExtractorDeps, 'registry' | 'now'>): Promise<HandlerResult<SeedConcepts>> {
+export async function mergeConcepts(seed: Seed, names: ExtractedNames, deps: Pick<ConceptExtractorDeps, 'llm' | 'registry' | 'now'>): Promise<HandlerResult<SeedConcepts>> {
   return dlqOnModelFailure(async () => {
     const { value: merged, steps: synonymSteps } = await withLineage(async () => (names.kept.length > 0 ? deps.registry.addMany(names.kept.map((name) => ({ name }))) : []));
     // Two names of one seed can merge into one KC: keep each KC once, first name wins.
@@ -92,12 +104,8 @@ export async function mergeConcepts(seed: Seed, names: ExtractedNames, deps: Pic
       seen.add(m.id);
       kcs.push({ kc_id: m.id, name: m.representative, raw_name: names.kept[i], outcome: m.outcome, similarity: m.outcome === 'new' ? 1 : (m.similarity ?? 1) });
     });
-    // The id names the extraction (seed + the extract and filter calls, whose ids carry the prompt
-    // versions and models), not the registry's synonym calls: those depend on what the registry held
-    // at the time, and a seed extracted again (sent twice, redelivered) must land on the same row.
-    const extraction = names.steps;
     return ok<SeedConcepts>({
-      concepts_id: deterministicId('concepts', extraction.map((s) => s.prompt_version).join(','), { seed: seed.seed_id, calls: extraction.map((s) => s.call_id) }),
+      concepts_id: conceptsId(seed, deps.llm),
       seed_id: seed.seed_id,
       kcs,
       dropped: names.dropped,

@@ -16,10 +16,17 @@
  * registry of `grip run`.
  *
  * Names already known by their spelling need no entry: every instance resolves them alike.
+ *
+ * `apply` also depends on the registry's own options (thresholds, search mode, SimHash seed...),
+ * which are per instance. So every entry carries its proposer's (`registry_settings`), and the
+ * first entry of an embeddings model fixes them for the log: an instance with other settings
+ * refuses to start (RegistrySettingsError names each differing setting), and an entry with other
+ * settings (two instances started on an empty log at once) is skipped by every replica alike.
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { KcAddInput, KcAddResult, KcDecision, KcRegistry } from '../../core/concepts/index.ts';
+import { applySettingsDifferences, type KcAddInput, type KcAddResult, type KcApplySettings, type KcDecision, type KcRegistry } from '../../core/concepts/index.ts';
+import { canonicalJson } from '../../core/util/hash.ts';
 import type { KcRegistryEntry } from '../../schemas/generated/types.ts';
 import { readLog, RetriableError, type KafkaTransport, type LogReader, type ProducerPort, type Serde } from '../runtime/kafka/index.ts';
 
@@ -37,6 +44,21 @@ export interface SharedKcRegistryDeps {
   readBackTimeoutMs?: number;
 }
 
+/** This instance's registry settings differ from those the log was written with. */
+export class RegistrySettingsError extends Error {
+  constructor(
+    readonly differences: string[],
+    embeddingsModel: string,
+  ) {
+    super(
+      `KC registry: this instance's settings differ from those ${KC_REGISTRY_TOPIC} was written with (embeddings model ${embeddingsModel}), ` +
+        `so its ids would diverge from the other instances': ${differences.join('; ')}. ` +
+        'Run it with the settings of the log (kc_merge, seed), or start a new registry with another embeddings model.',
+    );
+    this.name = 'RegistrySettingsError';
+  }
+}
+
 export class SharedKcRegistry {
   private reader: LogReader | undefined;
   private readonly waiting = new Map<string, (result: KcAddResult) => void>();
@@ -45,11 +67,19 @@ export class SharedKcRegistry {
   private applied = 0;
   /** Entries of another embeddings model. */
   skipped = 0;
+  /** Entries whose settings differ from the log's first entry (skipped by every replica). */
+  skippedOtherSettings = 0;
+  /** The settings this instance writes and requires. */
+  private readonly settings: string;
+  /** The settings of the log (its first entry of this embeddings model that has any). */
+  private logSettings: string | undefined;
 
   constructor(
     readonly registry: KcRegistry,
     private readonly deps: SharedKcRegistryDeps,
-  ) {}
+  ) {
+    this.settings = canonicalJson(registry.applySettings());
+  }
 
   /** Rebuilds the registry from the log and keeps following it. Resolves once caught up. */
   async start(): Promise<void> {
@@ -61,7 +91,13 @@ export class SharedKcRegistry {
       follow: true,
       onValue: (entry) => this.applyEntry(entry),
     });
-    await this.reader.caughtUp;
+    try {
+      await this.reader.caughtUp;
+    } catch (error) {
+      // The reader wraps what onValue threw; a settings mismatch is the operator's error, said plainly.
+      const cause = (error as { cause?: unknown }).cause;
+      throw cause instanceof RegistrySettingsError ? cause : error;
+    }
   }
 
   async stop(): Promise<void> {
@@ -106,6 +142,7 @@ export class SharedKcRegistry {
       key: decision.key,
       vector: Buffer.from(decision.unit!.buffer, decision.unit!.byteOffset, decision.unit!.byteLength),
       embeddings_model: this.deps.embeddingsModel,
+      registry_settings: this.settings,
       asked: decision.asked.map((a) => ({ kc_id: a.id, same: a.same, representative: a.representative })),
       proposer: this.proposer,
       proposed_at: (this.deps.now ?? Date.now)(),
@@ -134,6 +171,19 @@ export class SharedKcRegistry {
     if (entry.embeddings_model !== this.deps.embeddingsModel) {
       this.skipped++;
       return;
+    }
+    // Entries written before settings were recorded carry none: applied as before.
+    if (entry.registry_settings !== '') {
+      if (this.logSettings === undefined) {
+        this.logSettings = entry.registry_settings;
+        // Thrown inside the reader: start() rejects, or, while following, the service stops.
+        const differences = applySettingsDifferences(this.registry.applySettings(), JSON.parse(entry.registry_settings) as Partial<KcApplySettings>);
+        if (this.logSettings !== this.settings) throw new RegistrySettingsError(differences.length > 0 ? differences : [`settings ${entry.registry_settings}`], this.deps.embeddingsModel);
+      }
+      if (entry.registry_settings !== this.logSettings) {
+        this.skippedOtherSettings++;
+        return;
+      }
     }
     const unit = entry.vector ? new Float32Array(entry.vector.buffer.slice(entry.vector.byteOffset, entry.vector.byteOffset + entry.vector.byteLength)) : null;
     const result = this.registry.apply({

@@ -54,7 +54,7 @@ export const conceptExtractor = declareStage<Seed, ExtractedNames, SeedConcepts>
         if (!check.ok) return dlq(check.reason, check.message);
         return extractNames(seed, { llm });
       },
-      ordered: (names, seed) => mergeConcepts(seed, names, { registry: shared, now: ctx.now }),
+      ordered: (names, seed) => mergeConcepts(seed, names, { llm, registry: shared, now: ctx.now }),
       // A registry that stopped following the log would hand out stale ids: that is a crash.
       following: shared.following,
       stop: async () => {

@@ -3,11 +3,52 @@
  * combinations from it (the paper's steps 3-4). Stateful by nature: it owns the graph and the
  * sampler, whose yielded-key set makes every canonical key come out once.
  */
+import { Counter } from 'prom-client';
 import { createSampler, type Combination as SampledCombination, type Sampler, type SamplerOptions } from '../../core/combos/index.ts';
-import { KcGraph } from '../../core/graph/index.ts';
+import { KcGraph, KEY_SEPARATOR } from '../../core/graph/index.ts';
 import { shortHash } from '../../core/util/hash.ts';
 import type { Combination, SeedConcepts } from '../../schemas/generated/types.ts';
+import { dlq, ok, type HandlerResult } from '../runtime/handler.ts';
+import type { Logger } from '../runtime/log.ts';
 import type { RunSettings } from '../runtime/settings.ts';
+
+const invalidMessages = new Counter({
+  name: 'grip_graph_invalid_messages_total',
+  help: 'Messages the KC graph cannot take (malformed KC or seed ids), by topic and where (stage: dead-lettered; rebuild: skipped at start)',
+  labelNames: ['topic', 'where'] as const,
+});
+
+/** Most KCs in a combination (the sampler's limit). */
+const MAX_COMBINATION_KCS = 8;
+
+/** Why a KC id cannot be a graph node (the graph joins ids with KEY_SEPARATOR into keys), or null. */
+function badKcId(id: unknown): string | null {
+  if (typeof id !== 'string' || id.trim() === '') return `KC id ${JSON.stringify(id)} is empty or not a string`;
+  if (id.includes(KEY_SEPARATOR)) return `KC id ${JSON.stringify(id)} contains the key separator "${KEY_SEPARATOR}"`;
+  return null;
+}
+
+/**
+ * Checks a concepts message at the edge, before it touches the graph: a malformed id would make
+ * the graph throw here and again on every rebuild at start (a crash loop). `dlq` names the problem.
+ */
+export function validateConcepts(concepts: SeedConcepts): HandlerResult<SeedConcepts> {
+  if (typeof concepts.seed_id !== 'string' || concepts.seed_id.trim() === '') return dlq('invalid_concepts', `seed id ${JSON.stringify(concepts.seed_id)} is empty`);
+  for (const kc of concepts.kcs) {
+    const problem = badKcId(kc.kc_id);
+    if (problem) return dlq('invalid_concepts', `seed ${concepts.seed_id}: ${problem}`);
+  }
+  return ok(concepts);
+}
+
+function badCombination(combo: Pick<Combination, 'kc_ids'>): string | null {
+  if (combo.kc_ids.length === 0 || combo.kc_ids.length > MAX_COMBINATION_KCS) return `${combo.kc_ids.length} KC ids, expected 1-${MAX_COMBINATION_KCS}`;
+  for (const id of combo.kc_ids) {
+    const problem = badKcId(id);
+    if (problem) return problem;
+  }
+  return null;
+}
 
 /** Seeds named in a combination's lineage, at most: a hub KC can sit in thousands of seeds. */
 const MAX_LINEAGE_SEEDS = 20;
@@ -42,7 +83,8 @@ export class ConceptGraphStage {
    * 'conflict': the seed is in the graph already with other KCs (a re-extraction with another
    * model); the graph keeps the first extraction, since co-occurrence counts cannot be taken back.
    */
-  ingest(concepts: SeedConcepts): 'added' | 'known' | 'empty' | 'conflict' {
+  ingest(concepts: SeedConcepts): 'added' | 'known' | 'empty' | 'conflict' | 'invalid' {
+    if (validateConcepts(concepts).kind !== 'ok') return 'invalid';
     for (const kc of concepts.kcs) this.names.set(kc.kc_id, kc.name);
     if (concepts.kcs.length === 0) return 'empty';
     const ids = concepts.kcs.map((k) => k.kc_id);
@@ -58,8 +100,36 @@ export class ConceptGraphStage {
     return 'added';
   }
 
-  /** A combination already in grip.pairs (found on restart): never emitted again. */
-  markEmitted(combo: Pick<Combination, 'kc_ids' | 'kc_names'>): boolean {
+  /**
+   * The rebuild at start: one grip.concepts message into the graph. A malformed one (dead-lettered
+   * when the stage first saw it, or written by another producer) is skipped, counted and logged,
+   * never thrown: a throw here would stop every restart for good.
+   */
+  rebuild(concepts: SeedConcepts, log: Logger): ReturnType<ConceptGraphStage['ingest']> {
+    const outcome = this.ingest(concepts);
+    if (outcome === 'invalid') {
+      invalidMessages.inc({ topic: 'grip.concepts', where: 'rebuild' });
+      const check = validateConcepts(concepts);
+      log('error', 'malformed grip.concepts message skipped while rebuilding the graph', { seed_id: concepts.seed_id, concepts_id: concepts.concepts_id, detail: check.kind === 'dlq' ? check.detail : '' });
+    }
+    return outcome;
+  }
+
+  /** The stage's edge check: a malformed message goes to the DLQ with its reason, counted. */
+  check(concepts: SeedConcepts): HandlerResult<SeedConcepts> {
+    const result = validateConcepts(concepts);
+    if (result.kind !== 'ok') invalidMessages.inc({ topic: 'grip.concepts', where: 'stage' });
+    return result;
+  }
+
+  /** A combination already in grip.pairs (found on restart): never emitted again. A malformed one is skipped (false). */
+  markEmitted(combo: Pick<Combination, 'kc_ids' | 'kc_names'>, log?: Logger): boolean {
+    const problem = badCombination(combo);
+    if (problem) {
+      invalidMessages.inc({ topic: 'grip.pairs', where: 'rebuild' });
+      log?.('error', 'malformed grip.pairs message skipped while rebuilding the sampler', { kc_ids: combo.kc_ids, detail: problem });
+      return false;
+    }
     combo.kc_ids.forEach((id, i) => this.names.has(id) || this.names.set(id, combo.kc_names[i] ?? id));
     return this.sampler.markYielded(combo.kc_ids);
   }

@@ -46,10 +46,10 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
     const { settings } = ctx;
     const graphStage = graphStageFrom(settings);
     let emitted = 0;
-    await (await readState<Combination>(ctx, 'grip.pairs', 'concept-graph-pairs', (combo) => void (graphStage.markEmitted(combo) && emitted++))).done;
+    await (await readState<Combination>(ctx, 'grip.pairs', 'concept-graph-pairs', (combo) => void (graphStage.markEmitted(combo, ctx.log) && emitted++))).done;
     const rebuilt: SeedConcepts[] = [];
     await (await readState<SeedConcepts>(ctx, 'grip.concepts', 'concept-graph-concepts', (c) => void rebuilt.push(c))).done;
-    for (const c of bySeedId(rebuilt)) graphStage.ingest(c);
+    for (const c of bySeedId(rebuilt)) graphStage.rebuild(c, ctx.log);
     const refreshGauges = () => {
       graphSeeds.set(graphStage.graph.seedCount);
       graphKcs.set(graphStage.graph.graph.order);
@@ -66,7 +66,8 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
     let pending: SeedConcepts[] = [];
     let lastSample = Date.now();
     return {
-      handle: async (concepts) => ok(concepts),
+      // A malformed message goes to the DLQ here, before it could reach the graph.
+      handle: async (concepts) => graphStage.check(concepts),
       ordered: async (concepts, _value, c) => {
         const { partition, offset } = c.record;
         if (concepts.kcs.length > 0 && offset >= (countedTo.get(partition) ?? 0n)) owed++;

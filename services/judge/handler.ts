@@ -23,6 +23,8 @@ export interface JudgeSettings {
   rules: JudgingRules;
   /** A candidate sharing this many consecutive words with a benchmark item is rejected as contaminated. */
   contaminationRejectWords: number;
+  /** The near-duplicate check's settings: they decide `duplicate` rejections too. */
+  dedup: { threshold: number; seed: number };
 }
 
 export interface JudgeDeps {
@@ -36,7 +38,7 @@ export interface JudgeDeps {
 }
 
 /** The judging rules of a settings file (`judging` and `decontamination` sections). */
-export function judgeSettingsFrom(settings: Pick<RunSettings, 'judging' | 'decontamination'>): JudgeSettings {
+export function judgeSettingsFrom(settings: Pick<RunSettings, 'judging' | 'decontamination' | 'dedup' | 'seed'>): JudgeSettings {
   return {
     rules: {
       judges: JUDGE_STAGES.map((id) => ({ id, weight: settings.judging.weights[id] })),
@@ -45,6 +47,7 @@ export function judgeSettingsFrom(settings: Pick<RunSettings, 'judging' | 'decon
       earlyExit: settings.judging.early_exit,
     },
     contaminationRejectWords: settings.decontamination.reject_at_words,
+    dedup: { threshold: settings.dedup.threshold, seed: settings.seed },
   };
 }
 
@@ -55,9 +58,15 @@ export function judgeModelsFrom(settings: Pick<RunSettings, 'endpoints'>): Recor
   return Object.fromEntries(JUDGE_STAGES.map((j) => [j, settings.endpoints[j].model]));
 }
 
-/** Version of everything that decides a verdict: a replay with other settings makes new verdict ids. */
-export function judgeConfigVersion(settings: JudgeSettings, judgeModels: Record<string, string>): string {
-  return `j-${shortHash(canonicalJson({ settings, judgeModels, prompts: [problemJudgement.version, solutionJudgement.version] }), 12)}`;
+/**
+ * Version of everything that decides a verdict: the rules, reject_at_words, the dedup threshold and
+ * seed, the decontamination sets (sources and content: NgramIndex.fingerprint), the judge models and
+ * prompts. A replay with any of them changed makes new verdict ids, so it judges again instead of
+ * answering with the old verdicts.
+ */
+export function judgeConfigVersion(settings: JudgeSettings, judgeModels: Record<string, string>, decontam: Pick<NgramIndex, 'fingerprint'> | null): string {
+  const decontamination = decontam?.fingerprint() ?? null;
+  return `j-${shortHash(canonicalJson({ settings, judgeModels, decontamination, prompts: [problemJudgement.version, solutionJudgement.version] }), 12)}`;
 }
 
 export async function judgeCandidate(candidate: Candidate, deps: JudgeDeps): Promise<HandlerResult<Verdict>> {
@@ -117,7 +126,7 @@ function toVerdict(
   deps: JudgeDeps,
   extra: { overlap: number; match: string | null; duplicateOf: string | null; steps: Verdict['lineage']['steps'] },
 ): Verdict {
-  const version = judgeConfigVersion(deps.settings, deps.judgeModels);
+  const version = judgeConfigVersion(deps.settings, deps.judgeModels, deps.decontam);
   return {
     verdict_id: deterministicId('verdict', version, candidate.candidate_id),
     candidate_id: candidate.candidate_id,

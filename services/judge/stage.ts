@@ -37,8 +37,8 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
     const llm = ctx.llm();
     const judgeSettings = judgeSettingsFrom(settings);
     const judgeModels = judgeModelsFrom(settings);
-    const version = judgeConfigVersion(judgeSettings, judgeModels);
     const { index: decontam } = await loadDecontamination(settings, (message) => ctx.log('warn', message));
+    const version = judgeConfigVersion(judgeSettings, judgeModels, decontam);
     const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
 
     const seeds = await readState<Seed>(ctx, 'grip.seeds', 'judge-seeds', (seed) => deduper.addReference(seed.seed_id, seed.problem), true);

@@ -4,14 +4,26 @@
  * (a larger model for hard problems) solves it.
  */
 import { difficultyRating, problemSynthesis, solution, withBoxedAnswer } from '../../core/prompts/index.ts';
-import { deterministicId } from '../../core/util/hash.ts';
 import type { Candidate, Combination } from '../../schemas/generated/types.ts';
-import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
+import { dlqOnModelFailure, idFromInputs, ok, tracedCall, withLineage, type HandlerResult, type PlannedCall } from '../runtime/handler.ts';
 import type { LlmClient } from '../runtime/llm.ts';
 
 export interface ProblemSynthDeps {
   llm: LlmClient;
   now: () => number;
+}
+
+/** The calls a candidate may make: both solvers, since which one runs depends on an answer. */
+const SYNTH_CALLS: PlannedCall[] = [
+  ['synthesize', problemSynthesis],
+  ['difficulty', difficultyRating],
+  ['solve', solution],
+  ['solve_hard', solution],
+];
+
+/** A candidate's id: its combination and the settings of every call it may make (idFromInputs). */
+export function candidateId(combo: Pick<Combination, 'combo_id'>, llm: Pick<LlmClient, 'callSettings'>): string {
+  return idFromInputs('candidate', { combo: combo.combo_id }, llm, SYNTH_CALLS);
 }
 
 export async function synthesizeProblem(combo: Combination, deps: ProblemSynthDeps): Promise<HandlerResult<Candidate>> {
@@ -24,7 +36,7 @@ export async function synthesizeProblem(combo: Combination, deps: ProblemSynthDe
       return { problem, difficulty, solved };
     });
     return ok<Candidate>({
-      candidate_id: deterministicId('candidate', steps.map((s) => s.prompt_version).join(','), { combo: combo.combo_id, calls: steps.map((s) => s.call_id) }),
+      candidate_id: candidateId(combo, deps.llm),
       combo_id: combo.combo_id,
       relation: combo.relation,
       hop: combo.hop,

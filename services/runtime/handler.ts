@@ -4,6 +4,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { LineageStep } from '../../schemas/generated/types.ts';
+import { deterministicId } from '../../core/util/hash.ts';
 import { LlmError, type JsonPrompt, type LlmCallResult, type LlmClient } from './llm.ts';
 import { dlq, type HandlerResult } from './result.ts';
 
@@ -44,4 +45,18 @@ export async function tracedCall<V, A>(llm: LlmClient, stage: string, prompt: Js
     completion_tokens: result.completionTokens,
   });
   return result;
+}
+
+/** A model call a stage may make: its stage (endpoint) and prompt. */
+export type PlannedCall = readonly [stage: string, prompt: Pick<JsonPrompt<never, unknown>, 'version' | 'maxTokens'>];
+
+/**
+ * An output id made of inputs only: the input's id, and the prompt version, model and sampling
+ * settings of every call the stage may make. Never the answers nor call ids (later prompts hold
+ * earlier answers): a redelivery on another instance, whose model answers differently, gets the
+ * same id and lands on the same row.
+ */
+export function idFromInputs(kind: string, input: Record<string, string>, llm: Pick<LlmClient, 'callSettings'>, plan: readonly PlannedCall[]): string {
+  const calls = plan.map(([stage, prompt]) => llm.callSettings(stage, prompt));
+  return deterministicId(kind, calls.map((c) => c.prompt_version).join(','), { ...input, calls });
 }

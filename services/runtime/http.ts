@@ -10,11 +10,23 @@ export interface OpsServerOptions {
   /** 0 picks a free port (tests). */
   port: number;
   host?: string;
-  /** Healthy unless this returns false or throws; its detail is shown in the body. */
-  health?: () => boolean | Promise<boolean>;
+  /** Healthy unless this returns false, a report that is not ok, or throws; its detail is shown in the body. */
+  health?: () => boolean | HealthReport | Promise<boolean | HealthReport>;
   registry?: Registry;
   /** A service's own routes (seed-ingest's POST /seeds), tried first; returns true when it answered. */
   routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+}
+
+/** A health answer with a reason: `degraded` is alive but not doing its work (e.g. a sink whose inserts are stopped). */
+export interface HealthReport {
+  status: 'ok' | 'degraded' | 'unhealthy';
+  reason?: string;
+}
+
+/** A service's health: unhealthy when it crashed or is stopping, degraded when it names a problem. */
+export function healthReport(healthy: boolean, problem: string | null): HealthReport {
+  if (!healthy) return { status: 'unhealthy' };
+  return problem ? { status: 'degraded', reason: problem } : { status: 'ok' };
 }
 
 export interface OpsServer {
@@ -46,7 +58,10 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       Promise.resolve()
         .then(() => (options.health ? options.health() : true))
         .then(
-          (healthy) => res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: healthy ? 'ok' : 'unhealthy' })),
+          (answer) => {
+            const report: HealthReport = typeof answer === 'boolean' ? { status: answer ? 'ok' : 'unhealthy' } : answer;
+            res.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
+          },
           (error: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'unhealthy', error: error.message })),
         );
       return;

@@ -183,6 +183,16 @@ export class LlmClient {
     return deterministicId(stage, prompt.version, { model: endpoint.model, messages: prompt.render(vars) });
   }
 
+  /**
+   * What a call of `prompt` at `stage` depends on besides its messages: model, prompt version and
+   * sampling settings. Output ids are made of these and the input's id, never of answers: an answer
+   * may differ on another instance (a model that is not bit-reproducible), an id must not.
+   */
+  callSettings(stage: string, prompt: Pick<JsonPrompt<never, unknown>, 'version' | 'maxTokens'>): { stage: string; model: string; prompt_version: string; temperature: number; max_tokens: number } {
+    const endpoint = this.endpoint(stage);
+    return { stage, model: endpoint.model, prompt_version: prompt.version, temperature: this.opts.temperature, max_tokens: prompt.maxTokens ?? this.opts.maxTokens };
+  }
+
   /** One structured call: cached answer if any, else ask the model until it answers validly. */
   async json<V, A>(stage: string, prompt: JsonPrompt<V, A>, vars: V): Promise<LlmCallResult<A>> {
     const endpoint = this.endpoint(stage);

@@ -109,7 +109,7 @@ export async function runService(name: string, opts: { env?: Record<string, stri
   try {
     ops = declaration.kind === 'service' && declaration.ownsPort
       ? { url: `http://${host}:${ctx.port}`, close: async () => {} }
-      : await startOpsServer({ port: ctx.port, host, health: () => running.healthy(), routes: running.routes });
+      : await startOpsServer({ port: ctx.port, host, health: () => running.health?.() ?? running.healthy(), routes: running.routes });
   } catch (error) {
     await running.stop();
     ctx.close();

@@ -12,6 +12,7 @@
 import type http from 'node:http';
 import type { TopicName } from '../../schemas/generated/types.ts';
 import type { GripConfig } from './config.ts';
+import type { HealthReport } from './http.ts';
 import type { EmbeddingsClient } from './embeddings.ts';
 import type { HandlerResult } from './handler.ts';
 import { readLog, runStage, type KafkaTransport, type LogReader, type OrderedStep, type Serde, type StageContext, type StageStats } from './kafka/index.ts';
@@ -100,6 +101,8 @@ export interface RunningService {
   /** Resolves after a graceful stop; rejects when the service crashed. */
   done: Promise<void>;
   healthy(): boolean;
+  /** A health answer with a reason (e.g. degraded), when the service has more to say than healthy(). */
+  health?(): HealthReport;
   /** Extra HTTP routes on the service's port. */
   routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }

@@ -3,7 +3,9 @@
  * table and a redelivery does not duplicate it (count FINAL = distinct ids); rows read back as
  * written (DateTime in UTC, nullable arrays, 0/1 flags); the writer flushes by size and by time;
  * with ClickHouse unreachable it retries, then rejects with a clear error (nothing dropped
- * silently). Uses its own database grip_it_<time>_<pid>, dropped afterwards.
+ * silently); a refused row costs only itself, not its batch; a configuration error (unknown
+ * table, wrong password) stops inserts until it is fixed. Uses its own database
+ * grip_it_<time>_<pid>, dropped afterwards.
  */
 import net from 'node:net';
 import { createClient } from '@clickhouse/client';
@@ -11,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExamples } from '../../schemas/catalog.ts';
 import { loadConfig } from '../../services/runtime/config.ts';
 import { migrate } from '../../services/clickhouse-sink/migrate.ts';
-import { ClickHouseWriter, rowFor, sinkMessages, SinkWriteError, TOPIC_TABLES, type SinkTopic } from '../../services/clickhouse-sink/index.ts';
+import { ClickHouseWriter, rowFor, sinkMessages, SinkRowRejectedError, SinkWriteError, TOPIC_TABLES, type SinkTopic } from '../../services/clickhouse-sink/index.ts';
 
 const database = `grip_it_${Date.now()}_${process.pid}`;
 const config = loadConfig({ ...process.env, CLICKHOUSE_DATABASE: database });
@@ -159,12 +161,47 @@ describe('clickhouse-sink (real ClickHouse)', () => {
     expect(await countFinal('verdicts', "verdict_id LIKE 'verdict-down-%'")).toBe(10);
   });
 
-  it('bad data is not retried: an unknown table fails at once with the server message', async () => {
-    const writer = new ClickHouseWriter({ clickhouse: config.clickhouse, maxBatchRows: 1, maxAttempts: 5 });
+  it('a refused row inside a shared batch: only that row is rejected, every other row of the batch lands', async () => {
+    const writer = new ClickHouseWriter({ clickhouse: config.clickhouse, maxBatchRows: 1000, maxBatchWaitMs: 60_000, log: () => {} });
     try {
-      await expect(writer.add('no_such_table', { x: 1 })).rejects.toThrowError(/into no_such_table failed after 1 attempt \(not retriable\): .*Code: 60/);
+      const rows = manyVerdicts(20, 1795522000000).map((v, i) => rowFor('grip.verdicts', { ...v, verdict_id: `verdict-shared-${i}` }).row as unknown as Record<string, unknown>);
+      rows[13] = { ...rows[13], hop: 'not a number' }; // what a mapper bug would send: ClickHouse refuses it (Code 27 on 18.16)
+      const outcomes = rows.map((row) => writer.add('verdicts', row).then(() => 'stored', (e: Error) => e));
+      await writer.flush().catch(() => undefined);
+      const settled = await Promise.all(outcomes);
+      expect(settled[13]).toBeInstanceOf(SinkRowRejectedError);
+      expect(String(settled[13])).toMatch(/Code: 27/);
+      expect(settled.filter((o) => o === 'stored')).toHaveLength(19);
+      expect(await countFinal('verdicts', "verdict_id LIKE 'verdict-shared-%'")).toBe(19);
     } finally {
       await writer.close();
     }
+  });
+
+  it('an unknown table is a stop, not bad data: rows stay pending with the reason, and land once the table exists', async () => {
+    const writer = new ClickHouseWriter({ clickhouse: config.clickhouse, maxBatchRows: 2, stoppedBackoff: { initialMs: 50, maxMs: 200, factor: 2 }, log: () => {} });
+    try {
+      let settled = false;
+      const outcome = writer.add('late_table', [{ id: 'a' }, { id: 'b' }]).then(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(settled).toBe(false);
+      expect(writer.problem()).toMatch(/inserts into late_table stopped .*Code: 60/);
+      await admin.command({ query: `CREATE TABLE ${database}.late_table (id String) ENGINE = MergeTree ORDER BY id` });
+      await outcome;
+      expect(writer.problem()).toBeNull();
+      expect(Number((await select<{ n: string }>(`SELECT count() AS n FROM ${database}.late_table`))[0]!.n)).toBe(2);
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it('a wrong password is a stop too (18.16: Code 193), reported by problem()', async () => {
+    const writer = new ClickHouseWriter({ clickhouse: { ...config.clickhouse, password: 'certainly-wrong' }, maxBatchRows: 1, stoppedBackoff: { initialMs: 50, maxMs: 100, factor: 2 }, log: () => {} });
+    const outcome = writer.add('verdicts', { verdict_id: 'never' }).then(() => 'stored', (e: Error) => e);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(writer.problem()).toMatch(/Code: 19[2-4]|Authentication failed/);
+    writer.interrupt();
+    expect(await outcome).toBeInstanceOf(Error);
+    await writer.close().catch(() => undefined);
   });
 });

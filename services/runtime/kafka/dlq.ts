@@ -22,6 +22,15 @@ export interface DlqInfo {
   now: number;
 }
 
+/**
+ * The id of a dead letter: the stage that refused the record and the record's position. The stage
+ * is part of it because several stages read the same topic (concept-graph and the sink both read
+ * grip.concepts): without it, one stage's reason for an offset would overwrite the other's.
+ */
+export function deadLetterId(stage: string, sourceTopic: string, partition: number, offset: number): string {
+  return `dlq-${stage}-${sourceTopic}-${partition}-${offset}`;
+}
+
 export function dlqRecord(dlqTopic: string, original: InRecord, info: DlqInfo): OutRecord {
   return {
     topic: dlqTopic,

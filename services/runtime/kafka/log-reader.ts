@@ -5,14 +5,39 @@
  * grip.seeds and grip.verdicts, the shared KC registry from grip.kc-registry).
  *
  * It reads through a private consumer group that never commits (the topic is always read whole),
- * deleted when the reader stops. A record that does not decode is reported to `onBadRecord` and
- * skipped: state is rebuilt from what can be read, and the bad record is not lost (it stays in the log).
+ * deleted when the reader stops.
+ *
+ * Never a silent skip: state rebuilt without a record is wrong for good (a KC registry replica
+ * that missed an entry diverges from the others). A record that fails to decode for a passing
+ * reason (the schema registry briefly unreachable: a RetriableError or a connection error) is
+ * decoded again with backoff, for as long as it takes; the reader waits and nothing after it is
+ * applied meanwhile. Only a record that is truly undecodable (bad bytes, an unknown schema id) is
+ * skipped: reported to `onBadRecord`, logged as an error with its position, and counted in
+ * grip_log_reader_bad_records_total. It stays in the log. Any other error (a bug in a decoder)
+ * fails the reader.
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { errorMessage } from './errors.ts';
+import { Counter } from 'prom-client';
+import { classifyError, errorMessage } from './errors.ts';
+import { jsonLogger, type Logger } from '../log.ts';
+import { backoffDelay, sleep, type BackoffOptions } from '../retry.ts';
 import type { Serde } from './serde.ts';
 import type { InRecord, KafkaTransport } from './transport.ts';
+
+const badRecords = new Counter({
+  name: 'grip_log_reader_bad_records_total',
+  help: 'Records a log reader skipped because they cannot be decoded (bad bytes), by topic and reader',
+  labelNames: ['topic', 'reader'] as const,
+});
+const decodeRetries = new Counter({
+  name: 'grip_log_reader_decode_retries_total',
+  help: 'Decode attempts of a log reader that failed for a passing reason (schema registry unreachable) and were retried, by topic and reader',
+  labelNames: ['topic', 'reader'] as const,
+});
+
+/** Backoff between decode attempts of one record: up to 5 s, so a registry back up is noticed soon. */
+const DECODE_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000, factor: 2 };
 
 export interface LogReaderOptions<T> {
   transport: KafkaTransport;
@@ -27,6 +52,10 @@ export interface LogReaderOptions<T> {
   onBadRecord?: (record: InRecord, error: unknown) => void;
   /** Turns a record into a value. Default: the serde's Avro decode of the topic. */
   decode?: (record: InRecord) => Promise<T>;
+  /** Where skipped records and decode retries are logged. Default: JSON lines on stderr. */
+  log?: Logger;
+  /** Backoff between attempts to decode a record that failed for a passing reason (tests). */
+  backoff?: BackoffOptions;
 }
 
 export interface LogReader {
@@ -38,6 +67,9 @@ export interface LogReader {
   /** Records handed to onValue so far. */
   count(): number;
 }
+
+const SKIPPED = Symbol('skipped');
+const STOPPED = Symbol('stopped');
 
 export async function readLog<T>(options: LogReaderOptions<T>): Promise<LogReader> {
   const { transport, serde, topic } = options;
@@ -61,26 +93,51 @@ export async function readLog<T>(options: LogReaderOptions<T>): Promise<LogReade
   const groupId = `grip-reader.${options.name}.${os.hostname()}.${process.pid}.${randomUUID().slice(0, 8)}`;
   const consumer = await transport.consumer({ groupId, topics: [topic], fromBeginning: true, maxWaitMs: 200, maxRecords: 1000 });
   const polling = new AbortController();
+  const log = options.log ?? jsonLogger();
 
   async function loop(): Promise<void> {
     while (!polling.signal.aborted) {
       const batches = await consumer.nextBatches(polling.signal);
       for (const batch of batches) {
         for (const record of batch.records) {
-          let value: T;
-          try {
-            value = options.decode ? await options.decode(record) : ((await serde.decode(topic, record.value)) as T);
-          } catch (error) {
-            options.onBadRecord?.(record, error);
+          const decoded = await decodeRecord(record);
+          if (decoded === STOPPED) return;
+          if (decoded === SKIPPED) {
             markRead(record);
             continue;
           }
+          const value = decoded.value;
           await options.onValue(value, record);
           count++;
           markRead(record);
         }
       }
       if (ends.size === 0 && !options.follow) break;
+    }
+  }
+
+  /** Decodes one record, retrying passing failures until it decodes, is bad for good, or the reader stops. */
+  async function decodeRecord(record: InRecord): Promise<{ value: T } | typeof SKIPPED | typeof STOPPED> {
+    const position = { reader: options.name, topic, partition: record.partition, offset: record.offset };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return { value: options.decode ? await options.decode(record) : ((await serde.decode(topic, record.value)) as T) };
+      } catch (error) {
+        const kind = classifyError(error);
+        // Neither bad bytes nor a passing failure: a bug; fail the reader (its service crashes) rather than skip.
+        if (kind === 'unknown') throw error;
+        if (kind === 'non_retriable') {
+          badRecords.inc({ topic, reader: options.name });
+          log('error', 'log reader skipped a record that cannot be decoded', { ...position, error: errorMessage(error) });
+          options.onBadRecord?.(record, error);
+          return SKIPPED;
+        }
+        decodeRetries.inc({ topic, reader: options.name });
+        // The first failure, then every tenth: a registry down for minutes is one line per ~minute.
+        if (attempt % 10 === 0) log('warn', 'log reader waits to decode a record (retrying)', { ...position, attempt: attempt + 1, error: errorMessage(error) });
+        await sleep(backoffDelay(attempt, options.backoff ?? DECODE_BACKOFF), polling.signal).catch(() => undefined);
+        if (polling.signal.aborted) return STOPPED;
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { describe, expect, it } from 'vitest';
-import { ClickHouseWriter, clickhouseErrorCode, isRetriableInsertError, SinkWriteError } from '../../../services/clickhouse-sink/writer.ts';
+import { ClickHouseWriter, clickhouseErrorCode, insertErrorClass, isRetriableInsertError, SinkRowRejectedError, SinkWriteError } from '../../../services/clickhouse-sink/writer.ts';
 
 const settings = { url: 'http://127.0.0.1:1', username: 'default', password: '', database: 'grip' };
 
@@ -89,11 +89,12 @@ describe('ClickHouseWriter (fake client)', () => {
     await writer.close();
   });
 
-  it('does not retry bad data', async () => {
+  it('does not retry bad data: a row refused alone is rejected after one attempt', async () => {
     const fake = fakeClient(100, new Error('Code: 27, e.displayText() = DB::Exception: Cannot parse input'));
-    const writer = new ClickHouseWriter({ clickhouse: settings, client: fake.client, maxBatchRows: 1, backoff: fastBackoff });
-    await expect(writer.add('t', { i: 1 })).rejects.toThrowError(/after 1 attempt \(not retriable\): Code: 27/);
-    expect(fake.attempts()).toBe(1);
+    const writer = new ClickHouseWriter({ clickhouse: settings, client: fake.client, maxBatchRows: 1, backoff: fastBackoff, log: () => {} });
+    await expect(writer.add('t', { i: 1 })).rejects.toThrowError(SinkRowRejectedError);
+    await expect(writer.add('t', { i: 2 })).rejects.toThrowError(/ClickHouse refused a row of t .*Code: 27/);
+    expect(fake.attempts()).toBe(2);
     await writer.close();
   });
 

@@ -97,3 +97,84 @@ export const jsonSerde: Serde = {
 };
 
 export type { AdminPort };
+
+/**
+ * An in-memory broker for log readers: one partition per topic, every consumer reads its topics
+ * from the start and then follows (no group coordination, no commits kept). Enough for readLog and
+ * for several SharedKcRegistry instances sharing one grip.kc-registry log.
+ */
+export class MemoryLog implements KafkaTransport {
+  readonly topics = new Map<string, InRecord[]>();
+  private readonly waiters = new Set<() => void>();
+
+  records(topic: string): InRecord[] {
+    let list = this.topics.get(topic);
+    if (!list) this.topics.set(topic, (list = []));
+    return list;
+  }
+
+  append(out: OutRecord): void {
+    const list = this.records(out.topic);
+    const headers = Object.fromEntries(Object.entries(out.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
+    list.push({ topic: out.topic, partition: 0, offset: BigInt(list.length), key: out.key, value: out.value, headers, timestamp: BigInt(Date.now()) });
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  producer() {
+    return { send: async (records: OutRecord[]) => records.forEach((r) => this.append(r)), close: async () => {} };
+  }
+
+  async consumer(options: { topics: string[]; maxRecords?: number }): Promise<ConsumerPort> {
+    const positions = new Map(options.topics.map((t) => [t, 0]));
+    let closed = false;
+    const log = this;
+    return {
+      async nextBatches(signal?: AbortSignal): Promise<PartitionBatch[]> {
+        for (;;) {
+          if (signal?.aborted || closed) return [];
+          const batches: PartitionBatch[] = [];
+          for (const [topic, at] of positions) {
+            const records = log.records(topic).slice(at, at + (options.maxRecords ?? 1000));
+            if (records.length === 0) continue;
+            positions.set(topic, at + records.length);
+            batches.push({ topic, partition: 0, records });
+          }
+          if (batches.length > 0) return batches;
+          await new Promise<void>((resolve) => {
+            const wake = () => {
+              log.waiters.delete(wake);
+              resolve();
+            };
+            log.waiters.add(wake);
+            signal?.addEventListener('abort', wake, { once: true });
+            setTimeout(wake, 50); // a close() without a signal is noticed soon
+          });
+        }
+      },
+      commit: async () => {},
+      assignments: () => options.topics.map((topic) => ({ topic, partitions: [0] })),
+      close: async () => {
+        closed = true;
+      },
+    };
+  }
+
+  admin(): AdminPort {
+    const unused = async (): Promise<never> => {
+      throw new Error('MemoryLog: not supported');
+    };
+    return {
+      endOffsets: async (topics: string[]) => topics.map((topic) => ({ topic, partition: 0, offset: BigInt(this.records(topic).length) })),
+      deleteGroups: async () => {},
+      close: async () => {},
+      createTopics: unused,
+      listTopics: unused,
+      describeTopics: unused,
+      topicConfig: unused,
+      deleteTopics: unused,
+      groupOffsets: unused,
+      offsetsForTimestamp: unused,
+      resetGroupOffsets: unused,
+    };
+  }
+}

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Counter, Registry } from 'prom-client';
-import { startOpsServer, type OpsServer } from '../../../services/runtime/http.ts';
+import { healthReport, startOpsServer, type OpsServer } from '../../../services/runtime/http.ts';
 
 let server: OpsServer | undefined;
 afterEach(async () => {
@@ -24,6 +24,18 @@ describe('ops server', () => {
     expect(sick.status).toBe(503);
     expect(await sick.json()).toEqual({ status: 'unhealthy' });
     expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+  });
+
+  it('a degraded service answers 503 with its reason (e.g. a sink whose inserts are stopped)', async () => {
+    let problem: string | null = 'inserts into seeds stopped (retrying until it works): Code: 193, Wrong password for user default';
+    server = await startOpsServer({ port: 0, registry: new Registry(), health: () => healthReport(true, problem) });
+    const degraded = await fetch(`${server.url}/healthz`);
+    expect(degraded.status).toBe(503);
+    expect(await degraded.json()).toEqual({ status: 'degraded', reason: problem });
+    problem = null;
+    const fine = await fetch(`${server.url}/healthz`);
+    expect([fine.status, await fine.json()]).toEqual([200, { status: 'ok' }]);
+    expect(healthReport(false, 'anything')).toEqual({ status: 'unhealthy' });
   });
 
   it('rejects a bad port clearly', async () => {

@@ -125,7 +125,7 @@ describe('problem-synth handler', () => {
 describe('judge handler', () => {
   const deps = async (answer: (prompt: string, model: string) => unknown, extra: Partial<JudgeDeps> = {}): Promise<JudgeDeps> => ({
     llm: await scriptedModel(answer),
-    settings: { rules: { judges: [{ id: 'judge_1', weight: 0.4 }, { id: 'judge_2', weight: 0.35 }, { id: 'judge_3', weight: 0.25 }], problemThreshold: 0.85 }, contaminationRejectWords: 13 },
+    settings: { rules: { judges: [{ id: 'judge_1', weight: 0.4 }, { id: 'judge_2', weight: 0.35 }, { id: 'judge_3', weight: 0.25 }], problemThreshold: 0.85 }, contaminationRejectWords: 13, dedup: { threshold: 0.8, seed: 1 } },
     decontam: null,
     deduper: createDeduper(),
     judgeModels: { judge_1: 'model-judge_1', judge_2: 'model-judge_2', judge_3: 'model-judge_3' },

@@ -48,7 +48,7 @@ describe('dead letter rows', () => {
     const out = dlqRecord('grip.seeds.dlq', original, { stage: 'concept-extractor', reason: 'llm_invalid_answer', detail: 'no JSON', now: Date.UTC(2026, 11, 2, 10, 0, 0) });
     const row = deadLetterRow({ dlqTopic: out.topic, key: out.key, value: out.value, headers: out.headers as Record<string, string>, timestamp: 0 });
     expect(row).toMatchObject({
-      dlq_id: 'dlq-grip.seeds-3-41',
+      dlq_id: 'dlq-concept-extractor-grip.seeds-3-41',
       stage: 'concept-extractor',
       reason: 'llm_invalid_answer',
       detail: 'no JSON',
@@ -60,6 +60,18 @@ describe('dead letter rows', () => {
       payload: Buffer.from([0, 0, 0, 0, 1, 0xff]).toString('base64'),
       failed_at: '2026-12-02 10:00:00',
     });
+  });
+
+  it('two stages that dead-letter the same record (they read the same topic) get two rows, one per stage', () => {
+    const at = Date.UTC(2026, 11, 2, 10, 0, 0);
+    const rowOf = (stage: string) => {
+      const out = dlqRecord('grip.concepts.dlq', { ...original, topic: 'grip.concepts' }, { stage, reason: `${stage} refused it`, detail: '', now: at });
+      return deadLetterRow({ dlqTopic: out.topic, key: out.key, value: out.value, headers: out.headers as Record<string, string>, timestamp: 0 });
+    };
+    const graph = rowOf('concept-graph');
+    const sink = rowOf('clickhouse-sink:grip.concepts');
+    expect(graph.dlq_id).not.toBe(sink.dlq_id);
+    expect([graph.stage, sink.stage]).toEqual(['concept-graph', 'clickhouse-sink:grip.concepts']);
   });
 
   it('a seed-ingest reject (no source record) is keyed by its bytes: the same line twice is one row', () => {

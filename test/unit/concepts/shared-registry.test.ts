@@ -1,0 +1,127 @@
+/**
+ * SharedKcRegistry (issue 10): instances sharing one grip.kc-registry log agree on every KC id,
+ * whatever order they add names in and however their decisions interleave; an instance whose
+ * registry settings differ from the log's refuses to start, naming each differing setting.
+ * The log is the in-memory broker of test/unit/kafka/fakes.ts.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createKcRegistry, type KcRegistryOptions } from '../../../core/concepts/index.ts';
+import { RegistrySettingsError, SharedKcRegistry, KC_REGISTRY_TOPIC } from '../../../services/concept-extractor/shared-registry.ts';
+import type { Serde } from '../../../services/runtime/kafka/serde.ts';
+import { MemoryLog } from '../kafka/fakes.ts';
+
+/** JSON with Buffers kept as Buffers (the entry's vector), standing in for Avro. */
+const serde: Serde = {
+  schemaId: () => 1,
+  async encode(_topic, value) {
+    return Buffer.from(JSON.stringify(value, (_k, v) => (v && v.type === 'Buffer' && Array.isArray(v.data) ? { $b64: Buffer.from(v.data).toString('base64') } : v)));
+  },
+  async decode(_topic, bytes) {
+    return JSON.parse(bytes!.toString('utf8'), (_k, v) => (v && typeof v.$b64 === 'string' ? Buffer.from(v.$b64, 'base64') : v));
+  },
+  keyOf: () => Buffer.from('k'),
+};
+
+/** Names and their embeddings: merges by embedding (>= 0.90), band pairs (0.70-0.90) and loners. */
+const VECTORS: Record<string, number[]> = {
+  'Pythagorean theorem': [1, 0, 0, 0],
+  'Pythagoras theorem': [0.96, 0.28, 0, 0],
+  'Theorem of Pythagoras': [0.8, 0, 0.6, 0],
+  'Distance formula': [0, 1, 0, 0],
+  'Euclidean distance': [0, 0.8, 0, 0.6],
+  'Law of cosines': [0, 0, 0, 1],
+  'Cosine rule': [0, 0, 0.3, 0.954],
+  'Area of a circle': [0.5, 0.5, 0.5, 0.5],
+  'Circle area formula': [0.6, 0.4, 0.5, 0.48],
+  'Modular arithmetic': [0, 0.6, 0.8, 0],
+  'Congruences': [0.1, 0.45, 0.88, 0],
+  'Prime factorization': [0.3, -0.7, 0.3, 0.58],
+};
+const NAMES = Object.keys(VECTORS);
+const embed = async (names: string[]) => names.map((n) => VECTORS[n]);
+/** The synonym check: slow and answered from words, so that decisions of two instances interleave. */
+const synonymCheck = async (a: { name: string }, b: { name: string }) => {
+  await new Promise((r) => setTimeout(r, 1 + (a.name.length % 3)));
+  const word = (s: string) => (/pythag/i.test(s) ? 'pythagoras' : /circle/i.test(s) ? 'circle' : /congru|modular/i.test(s) ? 'modular' : s);
+  return word(a.name) === word(b.name);
+};
+
+const running: SharedKcRegistry[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop()));
+});
+
+async function instance(broker: MemoryLog, options: KcRegistryOptions = {}): Promise<SharedKcRegistry> {
+  const registry = createKcRegistry({ embed, synonymCheck, ...options });
+  const shared = new SharedKcRegistry(registry, { transport: broker, serde, producer: broker.producer(), embeddingsModel: 'fake-embeddings', embed, readBackTimeoutMs: 5_000 });
+  running.push(shared);
+  await shared.start();
+  return shared;
+}
+
+const idsOf = (shared: SharedKcRegistry) => Object.fromEntries(NAMES.map((n) => [n, shared.registry.idOf(n)]));
+
+describe('SharedKcRegistry', () => {
+  it('two instances adding the same names in different orders at the same time agree on every id, and so does a replica rebuilt later', async () => {
+    for (let round = 0; round < 3; round++) {
+      const broker = new MemoryLog();
+      const a = await instance(broker);
+      const b = await instance(broker);
+      const forward = NAMES.map((name) => ({ name }));
+      const backward = [...forward].reverse();
+      const rotated = [...forward.slice(round * 4), ...forward.slice(0, round * 4)];
+      const [fromA, fromB] = await Promise.all([
+        Promise.all([a.addMany(forward.slice(0, 6)), a.addMany(forward.slice(6))]).then((r) => r.flat()),
+        Promise.all([b.addMany(backward.slice(0, 6)), b.addMany(rotated)]).then((r) => r.flat()),
+      ]);
+      // Each instance's answers are the ids of the shared registry.
+      fromA.forEach((r, i) => expect(r.id).toBe(a.registry.idOf(forward[i].name)));
+      expect(idsOf(a)).toEqual(idsOf(b));
+      expect(a.registry.exportState()).toEqual(b.registry.exportState());
+      expect(fromB.map((r) => r.id)).toEqual([...backward.slice(0, 6), ...rotated].map((n) => a.registry.idOf(n.name)));
+
+      const later = await instance(broker);
+      expect(idsOf(later)).toEqual(idsOf(a));
+      expect(later.registry.exportState()).toEqual(a.registry.exportState());
+      // Merges happened (the test is about merging, not about every name being new).
+      expect(a.registry.size).toBeLessThan(NAMES.length);
+      await Promise.all(running.splice(0).map((r) => r.stop()));
+    }
+  });
+
+  for (const [setting, options] of [
+    ['sameThreshold', { sameThreshold: 0.95 }],
+    ['synonymThreshold', { synonymThreshold: 0.6 }],
+    ['maxSynonymChecks', { maxSynonymChecks: 2 }],
+    ['seed', { seed: 7 }],
+    ['search', { search: 'exact' }],
+  ] as Array<[string, KcRegistryOptions]>) {
+    it(`an instance with another ${setting} than the log refuses to start, naming it`, async () => {
+      const broker = new MemoryLog();
+      const first = await instance(broker);
+      await first.addMany(NAMES.slice(0, 4).map((name) => ({ name })));
+      const started = instance(broker, options);
+      await expect(started).rejects.toThrow(RegistrySettingsError);
+      await expect(started).rejects.toThrow(new RegExp(`${setting}: .* here vs .* in the log`));
+    });
+  }
+
+  it('an instance whose settings differ from the first entry stops following; replicas skip its entries alike', async () => {
+    const broker = new MemoryLog();
+    const a = await instance(broker);
+    const odd = await instance(broker, { sameThreshold: 0.95 }); // started on the empty log: nothing to compare yet
+    const oddFollowing = odd.following;
+    oddFollowing.catch(() => undefined);
+    await a.addMany([{ name: 'Pythagorean theorem' }]);
+    await expect(oddFollowing).rejects.toThrow(/sameThreshold/);
+    // An entry written with other settings (the odd instance proposing before it saw the first entry).
+    const entry = { entry_id: 'kcr-odd', name: 'Law of cosines', key: 'law of cosine', vector: Buffer.from(new Float32Array([0, 0, 0, 1]).buffer), embeddings_model: 'fake-embeddings', registry_settings: JSON.stringify({ sameThreshold: 0.95 }), asked: [], proposer: 'odd', proposed_at: 0 };
+    broker.append({ topic: KC_REGISTRY_TOPIC, key: null, value: await serde.encode(KC_REGISTRY_TOPIC, entry) });
+    await a.addMany([{ name: 'Distance formula' }]);
+    const replica = await instance(broker);
+    expect(a.skippedOtherSettings).toBe(1);
+    expect(replica.skippedOtherSettings).toBe(1);
+    expect(a.registry.idOf('Law of cosines')).toBeUndefined();
+    expect(replica.registry.exportState()).toEqual(a.registry.exportState());
+  });
+});
