@@ -22,6 +22,7 @@ import { graphStageFrom } from '../../services/concept-graph/stage.ts';
 import { commitVerdict, judgeCandidate, judgeModelsFrom, judgeSettingsFrom } from '../../services/judge/handler.ts';
 import { synthesizeProblem } from '../../services/problem-synth/handler.ts';
 import { loadBenchmarks } from '../../services/runtime/benchmarks.ts';
+import { REPO_ROOT } from '../../services/runtime/config.ts';
 import { EmbeddingsClient } from '../../services/runtime/embeddings.ts';
 import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
 import type { HandlerResult } from '../../services/runtime/handler.ts';
@@ -133,6 +134,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
         const result = await extractConcepts(seed, {
           llm,
           now,
+          prompts: settings.domainPack.prompts,
           registry: { addMany: (inputs) => gate.pass(i, () => ((passed = true), registry.addMany(inputs))) },
         });
         return route(result, 'concept-extractor', { id: seed.seed_id, payload: seed }, dlq);
@@ -155,7 +157,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     const candidates = (
       await mapOrdered(combos, settings.concurrency, async (combo) => {
         try {
-          return route(await synthesizeProblem(combo, { llm, now }), 'problem-synth', { id: combo.combo_id, payload: combo }, dlq);
+          return route(await synthesizeProblem(combo, { llm, now, prompts: settings.domainPack.prompts }), 'problem-synth', { id: combo.combo_id, payload: combo }, dlq);
         } finally {
           progress.tick('candidates');
         }
@@ -164,12 +166,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
 
     // Verdicts: judged concurrently, committed (final dedup) in candidate order.
     const judgeSettings = judgeSettingsFrom(settings);
-    // The default sets live in ../shared/data of this workspace; elsewhere they may be absent, and a
-    // run without them still works (contamination figures then cover what was found).
-    const benchmarkSpecs = settings.defaultBenchmarks
-      ? settings.benchmarks.filter((b) => fs.existsSync(b.file) || (progress.warn(`decontamination set ${b.source} not found at ${b.file}; skipped`), false))
-      : settings.benchmarks;
-    const benchmarkRecords = await loadBenchmarks(benchmarkSpecs);
+    // Every set in the settings (default: the ones shipped in data/benchmarks) must load: a run that
+    // silently skipped decontamination would report clean figures it never checked.
+    const benchmarkRecords = await loadBenchmarks(settings.benchmarks);
+    const benchmarkSets = settings.benchmarks.map((b) => ({ source: b.source, file: path.relative(REPO_ROOT, b.file), items: benchmarkRecords.filter((r) => r.source === b.source).length }));
     const decontam = createNgramIndex(benchmarkRecords);
     const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
     for (const seed of seeds) deduper.addReference(seed.seed_id, seed.problem);
@@ -178,7 +178,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     const judged = await mapOrdered(candidates, settings.concurrency, async (candidate) => {
       try {
         return route(
-          await judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper, judgeModels, now }),
+          await judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper, judgeModels, now, prompts: settings.domainPack.prompts }),
           'judge',
           { id: candidate.candidate_id, payload: candidate },
           dlq,
@@ -209,6 +209,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     }
 
     const report = buildReport({
+      domain: settings.domainPack.name,
+      benchmarkSets,
+      gatesEnabled: settings.gates.enabled,
+      selfConsistency: settings.judging.self_consistency,
       seedsRead: seedFile.lines,
       seeds,
       duplicateSeeds: seedFile.duplicates,

@@ -1,14 +1,49 @@
 /**
  * The method's prompts (grip-method.md). Short on purpose: a tiny CPU model serves them in tests.
+ *
+ * A domain pack (domains/<name>/prompts.yaml) adds what is particular to its problems: the subject
+ * named in the instructions, few-shot examples of key concepts and of problems, and how a solution
+ * states its final answer. `buildPromptSet(domain)` renders those into the template texts, so each
+ * prompt's version changes with exactly what that prompt sends. Without a domain the templates are
+ * the plain ones below (the exports `kcExtraction`, `solution`, ...).
  */
 import { z } from 'zod';
-import { defineTemplate } from './template.ts';
+import type { Relation } from '../combos/types.ts';
+import { defineTemplate, type PromptTemplate } from './template.ts';
+
+/** What a domain pack contributes to the prompts. */
+export interface DomainPrompts {
+  /** The kind of problem, as the instructions name it ("mathematics problems", "grade-school math word problems"). */
+  subject: string;
+  /** Few-shot examples of key concepts: a problem and the concepts it relies on. */
+  kc_examples: Array<{ problem: string; kcs: string[] }>;
+  /** Few-shot examples of the kind of problem to write (style and length), not to be copied. */
+  problem_examples: string[];
+  /** How a worked solution ends with its final answer, e.g. "state the final answer inside \\boxed{}". */
+  answer_instruction: string;
+}
 
 const shortText = z.string().trim().min(1);
 // Length caps keep a small model from rambling inside a JSON string until it runs out of tokens;
 // llama.cpp and vLLM enforce maxLength/maxItems in their JSON-schema grammars.
-const kcName = z.string().trim().min(1).max(80);
+// A KC name starts with a letter and has at least two characters: grammar-constrained decoding can
+// then not answer "1", "2", "3" (what a tiny model wrote for word problems), whatever the seeds.
+// The character class keeps quotes, backslashes and newlines out of the JSON string.
+export const KC_NAME_PATTERN = /^[A-Za-z][^"\\\n]{1,79}$/;
+const kcName = z.string().trim().min(2).max(80).regex(KC_NAME_PATTERN, 'a concept name starts with a letter and has 2-80 characters');
 const reason = z.string().max(200);
+
+// Few-shot blocks: written into the template text (not a variable), so they are part of the version.
+function kcExamplesText(d: DomainPrompts | undefined): string {
+  if (!d || d.kc_examples.length === 0) return '';
+  return ['Examples of good answers:', ...d.kc_examples.map((e) => `Problem: ${e.problem}\nAnswer: ${JSON.stringify({ kcs: e.kcs })}`), ''].join('\n');
+}
+function problemExamplesText(d: DomainPrompts | undefined): string {
+  if (!d || d.problem_examples.length === 0) return '';
+  return ['Examples of the kind of problem wanted (style and length only; do not copy them):', ...d.problem_examples.map((p) => `- ${p}`), ''].join('\n');
+}
+const subjectOf = (d: DomainPrompts | undefined) => d?.subject ?? 'mathematics problems';
+const joinLines = (lines: string[]) => lines.filter((l) => l !== '').join('\n');
 
 // 1. KC extraction, with the paper's five rules; it reads the problem AND its solution.
 export const kcExtractionAnswer = z.object({
@@ -16,24 +51,27 @@ export const kcExtractionAnswer = z.object({
   // Repeated names are not refused here (small models repeat themselves and a re-ask rarely helps);
   // the concept extractor keeps the first of each, and the registry merges the rest anyway.
 });
-export const kcExtraction = defineTemplate({
-  name: 'kc_extraction',
-  maxTokens: 200,
-  system: 'You identify the key mathematical concepts (KCs) a problem and its solution rely on.',
-  user: [
-    'List 1 to 5 key concepts of this problem. Rules:',
-    '1. Use precise mathematical terminology.',
-    '2. Each concept must be used in both the problem and the solution.',
-    '3. Be specific: a theorem, formula or property, not a broad area.',
-    '4. Each concept is atomic; no two concepts say the same thing.',
-    '5. No procedures or skills (not "solving equations").',
-    '{{problem}}',
-    '{{solution}}',
-    'Answer with a JSON object whose "kcs" array holds the names of the concepts.',
-  ].join('\n'),
-  vars: { problem: 'untrusted', solution: 'untrusted' },
-  answer: kcExtractionAnswer,
-});
+function kcExtractionFor(d?: DomainPrompts) {
+  return defineTemplate({
+    name: 'kc_extraction',
+    maxTokens: 200,
+    system: `You identify the key mathematical concepts (KCs) that ${subjectOf(d)} and their solutions rely on.`,
+    user: joinLines([
+      'List 1 to 5 key concepts of this problem. Rules:',
+      '1. Use precise mathematical terminology: a concept is named in words, never a number.',
+      '2. Each concept must be used in both the problem and the solution.',
+      '3. Be specific: a theorem, formula or property, not a broad area.',
+      '4. Each concept is atomic; no two concepts say the same thing.',
+      '5. No procedures or skills (not "solving equations").',
+      kcExamplesText(d),
+      '{{problem}}',
+      '{{solution}}',
+      'Answer with a JSON object whose "kcs" array holds the names of the concepts.',
+    ]),
+    vars: { problem: 'untrusted', solution: 'untrusted' },
+    answer: kcExtractionAnswer,
+  });
+}
 
 // 2. KC quality filter (a smaller model drops vague, wrong or over-detailed KCs).
 export const kcFilterAnswer = z.object({
@@ -74,8 +112,10 @@ export const synonymCheck = defineTemplate({
   answer: synonymCheckAnswer,
 });
 
-// 4. Problem synthesis from a KC combination; the relation type informs the instruction. No seed examples.
-export const RELATION_HINTS: Record<string, string> = {
+// 4. Problem synthesis from a KC combination; the relation type informs the instruction. No seed
+// examples. One template per relation: each one's version covers its own hint only, so adding a
+// relation (and its hint) leaves the prompts of the other relations, and their cached answers, as they were.
+export const RELATION_HINTS: Record<Relation, string> = {
   '1-hop': 'These concepts often appear together; combine them in a fresh, non-routine way.',
   '2-hop': 'These concepts are linked through a shared concept; build a bridge that makes both essential.',
   '3-hop': 'These concepts are distant; find a natural setting where both are genuinely needed.',
@@ -84,26 +124,28 @@ export const RELATION_HINTS: Record<string, string> = {
 };
 // At least a sentence: grammar-constrained decoding then cannot stop at a bare concept name.
 export const synthesisAnswer = z.object({ problem: z.string().trim().min(40).max(1500) });
-export const problemSynthesis = defineTemplate({
-  name: 'problem_synthesis',
-  maxTokens: 600,
-  system: 'You write new, self-contained mathematics problems.',
-  user: [
-    'Write one new problem that integrates all of these key concepts organically, so that solving it requires each of them.',
-    '{{relation_hint}}',
-    '{{kcs}}',
-    'The problem must be well posed, have a single verifiable final answer, and include every needed quantity. Do not include the solution.',
-    'Answer with a JSON object whose "problem" field holds the full problem statement.',
-  ].join('\n'),
-  vars: { kcs: 'untrusted_list', relation: 'text' },
-  extraText: RELATION_HINTS,
-  derive: (vars) => {
-    const hint = RELATION_HINTS[vars.relation as string];
-    if (!hint) throw new RangeError(`problem_synthesis: unknown relation "${vars.relation}" (expected: ${Object.keys(RELATION_HINTS).join(', ')})`);
-    return { relation_hint: hint };
-  },
-  answer: synthesisAnswer,
-});
+/** The synthesis template of one relation type, rendered with its hint. */
+export function synthesisTemplate(hint: string, d?: DomainPrompts) {
+  return defineTemplate({
+    name: 'problem_synthesis',
+    maxTokens: 600,
+    system: `You write new, self-contained ${subjectOf(d)}.`,
+    user: joinLines([
+      'Write one new problem that integrates all of these key concepts organically, so that solving it requires each of them.',
+      hint,
+      problemExamplesText(d),
+      '{{kcs}}',
+      'The problem must be well posed, ask one clear question with a single verifiable final answer, and include every needed quantity. Do not include the solution.',
+      'Answer with a JSON object whose "problem" field holds the full problem statement.',
+    ]),
+    vars: { kcs: 'untrusted_list' },
+    answer: synthesisAnswer,
+  });
+}
+type SynthesisTemplate = PromptTemplate<z.infer<typeof synthesisAnswer>>;
+function synthesisFor<R extends string>(d: DomainPrompts | undefined, hints: Record<R, string>): Record<R, SynthesisTemplate> {
+  return Object.fromEntries(Object.entries<string>(hints).map(([r, hint]) => [r, synthesisTemplate(hint, d)])) as Record<R, SynthesisTemplate>;
+}
 
 // 5. Difficulty rating (routes the problem to the small or the large solver).
 export const difficultyAnswer = z.object({ difficulty: z.enum(['easy', 'medium', 'hard']), reason });
@@ -121,25 +163,49 @@ export const difficultyRating = defineTemplate({
   answer: difficultyAnswer,
 });
 
-// 6. Solution: step by step, final answer in \boxed{}.
+// 6. Solution: step by step, final answer in \boxed{} (or the domain's format).
+// A final answer is short and has at least one letter or digit: a grammar then cannot end it at "" or ".".
+const finalAnswer = z.string().trim().min(1).max(200).regex(/^[^\n]*[A-Za-z0-9][^\n]*$/, 'a final answer holds a number or an expression');
 export const solutionAnswer = z.object({
   // The answer's own field is the source of truth; a solution that forgot \boxed{} gets it added by
   // withBoxedAnswer (a re-ask for a missing decoration wastes a call and rarely helps a small model).
   solution: z.string().trim().min(1).max(4000),
-  final_answer: z.string().trim().min(1).max(200),
+  final_answer: finalAnswer,
 });
-export const solution = defineTemplate({
-  name: 'solution',
-  maxTokens: 1200,
-  system: 'You solve mathematics problems carefully.',
-  user: [
-    'Solve this problem step by step, then state the final answer inside \\boxed{}.',
-    '{{problem}}',
-    'Answer with a JSON object: "solution" (the worked steps, ending with the answer in \\boxed{}) and "final_answer" (the answer alone).',
-  ].join('\n'),
-  vars: { problem: 'untrusted' },
-  answer: solutionAnswer,
-});
+const BOXED_INSTRUCTION = 'state the final answer inside \\boxed{}';
+function solutionFor(d?: DomainPrompts) {
+  return defineTemplate({
+    name: 'solution',
+    maxTokens: 1200,
+    system: `You solve ${subjectOf(d)} carefully.`,
+    user: [
+      `Solve this problem step by step, then ${d?.answer_instruction ?? BOXED_INSTRUCTION}.`,
+      '{{problem}}',
+      'Answer with a JSON object: "solution" (the worked steps, ending with the final answer) and "final_answer" (the answer alone: a number or an expression, no words).',
+    ].join('\n'),
+    vars: { problem: 'untrusted' },
+    answer: solutionAnswer,
+  });
+}
+
+// 6b. Self-consistency: an independent second solve, short, whose final answer must agree with the
+// candidate's. Another prompt than the solver's (answer first, brief work), so it is not the same
+// call answered from the cache, and cheaper than a full worked solution.
+export const answerCheckAnswer = z.object({ work: z.string().trim().max(1500), final_answer: finalAnswer });
+function answerCheckFor(d?: DomainPrompts) {
+  return defineTemplate({
+    name: 'answer_check',
+    maxTokens: 500,
+    system: `You solve ${subjectOf(d)} independently and check answers.`,
+    user: [
+      'Solve this problem on your own. Keep the work brief.',
+      '{{problem}}',
+      'Answer with a JSON object: "work" (brief working) and "final_answer" (the answer alone: a number or an expression, no words).',
+    ].join('\n'),
+    vars: { problem: 'untrusted' },
+    answer: answerCheckAnswer,
+  });
+}
 
 // 7. Problem judgement for logical and presentational completeness. The paper's 0-1 score is asked as
 // an integer from 0 to 10 and divided by 10 (problemScoreOf): JSON-schema grammars (llama.cpp) enforce
@@ -186,20 +252,40 @@ export function withBoxedAnswer(answer: { solution: string; final_answer: string
   return /\\boxed\{/.test(answer.solution) ? answer.solution : `${answer.solution}\n\nFinal answer: \\boxed{${answer.final_answer}}`;
 }
 
-export const PROMPTS = {
-  kc_extraction: kcExtraction,
-  kc_filter: kcFilter,
-  synonym_check: synonymCheck,
-  problem_synthesis: problemSynthesis,
-  difficulty_rating: difficultyRating,
-  solution,
-  problem_judgement: problemJudgement,
-  solution_judgement: solutionJudgement,
-} as const;
+/**
+ * Every prompt of the method, for one domain (or the plain ones). `hints` exists for the test that
+ * adding a relation leaves the other relations' synthesis versions unchanged.
+ */
+export function buildPromptSet<R extends string = Relation>(domain?: DomainPrompts, hints: Record<R, string> = RELATION_HINTS as Record<R, string>) {
+  return {
+    kc_extraction: kcExtractionFor(domain),
+    kc_filter: kcFilter,
+    synonym_check: synonymCheck,
+    problem_synthesis: synthesisFor(domain, hints),
+    difficulty_rating: difficultyRating,
+    solution: solutionFor(domain),
+    answer_check: answerCheckFor(domain),
+    problem_judgement: problemJudgement,
+    solution_judgement: solutionJudgement,
+  } as const;
+}
+export type PromptSet = ReturnType<typeof buildPromptSet<Relation>>;
 
-export type PromptName = keyof typeof PROMPTS;
+/** The plain prompts (no domain pack). */
+export const PROMPTS: PromptSet = buildPromptSet();
+export const kcExtraction = PROMPTS.kc_extraction;
+export const problemSynthesis = PROMPTS.problem_synthesis;
+export const solution = PROMPTS.solution;
+export const answerCheck = PROMPTS.answer_check;
 
-/** name -> version, for lineage records and cache keys. */
-export function promptVersions(): Record<PromptName, string> {
-  return Object.fromEntries(Object.entries(PROMPTS).map(([k, t]) => [k, t.version])) as Record<PromptName, string>;
+export type PromptName = keyof PromptSet;
+
+/** name -> version (synthesis: one per relation, `problem_synthesis:<relation>`), for lineage records and cache keys. */
+export function promptVersions(set: PromptSet = PROMPTS): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, t] of Object.entries(set)) {
+    if ('version' in t) out[name] = t.version as string;
+    else for (const [rel, tr] of Object.entries(t as Record<string, PromptTemplate<unknown>>)) out[`${name}:${rel}`] = tr.version;
+  }
+  return out;
 }

@@ -21,12 +21,13 @@
 import fs from 'node:fs';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createNgramIndex, type BenchmarkRecord, type NgramIndex } from '../../core/decontam/index.ts';
-import { contaminationTable, type AcceptanceRow, type KcCoverage, type Quantiles } from '../../core/report/index.ts';
+import { contaminationTable, type AcceptanceRow, type AnswerCheckFigures, type KcCoverage, type Quantiles } from '../../core/report/index.ts';
 import { defaultBenchmarks, loadBenchmarks, type BenchmarkSpec } from '../runtime/benchmarks.ts';
 import type { GripConfig } from '../runtime/config.ts';
 import { EmbeddingsClient } from '../runtime/embeddings.ts';
 import {
   acceptanceRows,
+  answerCheckFiguresFrom,
   bucketSecondsFor,
   combinationsFigures,
   contaminationJudge,
@@ -64,6 +65,8 @@ export interface ClickHouseReport {
   accepted: number;
   acceptance_rate: number | null;
   acceptance_by_relation: AcceptanceRow[];
+  /** Quality gates (pairs rejected per gate) and the self-consistency agreement rate, per relation and hop. */
+  answer_checks: AnswerCheckFigures;
   kc_coverage: KcCoverage;
   /** Lorenz curve of per-KC usage in accepted data, [share of KCs, share of uses]. */
   kc_usage_lorenz: Array<[number, number]>;
@@ -225,7 +228,7 @@ export function createAnalytics(config: GripConfig, opts: AnalyticsOptions = {})
     const spanSeconds = Math.max(0, (num(span?.last_at) ?? 0) - (num(span?.first_at) ?? 0));
     const bucketSeconds = bucketSecondsFor(spanSeconds);
     const p = { judgeConfig };
-    const [novelty, noveltySeries, acceptance, kc, judgeContamination, throughput, cost, dlq] = await Promise.all([
+    const [novelty, noveltySeries, acceptance, kc, judgeContamination, throughput, cost, dlq, checks] = await Promise.all([
       rows('novelty_overall'),
       rows('novelty_over_time', { bucketSeconds }),
       rows('acceptance_by_relation', p),
@@ -234,6 +237,7 @@ export function createAnalytics(config: GripConfig, opts: AnalyticsOptions = {})
       rows('throughput', { ...p, bucketSeconds }),
       rows('cost', p),
       rows('dlq_by_stage'),
+      rows('answer_checks', p),
     ]);
     const sim = await similarity(judgeConfig, warnings);
     const contaminationFigures = await contamination(judgeConfig, warnings);
@@ -259,6 +263,7 @@ export function createAnalytics(config: GripConfig, opts: AnalyticsOptions = {})
       accepted,
       acceptance_rate: verdicts === 0 ? null : accepted / verdicts,
       acceptance_by_relation: byRelation,
+      answer_checks: answerCheckFiguresFrom(checks),
       kc_coverage: kcFigures,
       kc_usage_lorenz: lorenz,
       seed_similarity: sim.seed_similarity,

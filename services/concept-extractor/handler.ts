@@ -5,7 +5,7 @@
  * 0.70-0.90 band.
  */
 import { implausibleKcName, type KcRegistry, type SynonymCheck } from '../../core/concepts/index.ts';
-import { kcExtraction, kcFilter, synonymCheck } from '../../core/prompts/index.ts';
+import { kcExtraction, kcFilter, synonymCheck, type PromptSet } from '../../core/prompts/index.ts';
 import { deterministicId } from '../../core/util/hash.ts';
 import type { Seed, SeedConcepts } from '../../schemas/generated/types.ts';
 import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
@@ -16,6 +16,8 @@ export interface ConceptExtractorDeps {
   /** Only merging is needed; a runner may wrap it (e.g. to merge in seed order). */
   registry: Pick<KcRegistry, 'addMany'>;
   now: () => number;
+  /** The domain's prompts (settings.domain); default: the plain ones. */
+  prompts?: PromptSet;
 }
 
 /** The registry's synonym check, asked through the `synonym` stage's model. */
@@ -42,7 +44,7 @@ function distinctNames(names: string[]): string[] {
 export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): Promise<HandlerResult<SeedConcepts>> {
   return dlqOnModelFailure(async () => {
     const { value, steps } = await withLineage(async () => {
-      const extracted = await tracedCall(deps.llm, 'extract', kcExtraction, { problem: seed.problem, solution: seed.solution });
+      const extracted = await tracedCall(deps.llm, 'extract', deps.prompts?.kc_extraction ?? kcExtraction, { problem: seed.problem, solution: seed.solution });
       const dropped: SeedConcepts['dropped'] = [];
       const names = distinctNames(extracted.value.kcs).filter((name) => {
         const reason = implausibleKcName(name);

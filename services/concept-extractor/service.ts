@@ -42,7 +42,7 @@ export const startConceptExtractor: ServiceStarter = async (ctx) => {
       // Seeds written by seed-ingest were checked there; a producer of its own may skip that.
       const check = validateSeed({ problem: seed.problem, solution: seed.solution });
       if (!check.ok) return dlq(check.reason, check.message);
-      return extractConcepts(seed, { llm, registry: shared, now: Date.now });
+      return extractConcepts(seed, { llm, registry: shared, now: Date.now, prompts: ctx.settings.domainPack.prompts });
     },
   });
   // A registry that stopped following the log would hand out stale ids: that is a crash.

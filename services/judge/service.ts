@@ -12,7 +12,6 @@
  * the same moment by two instances can both pass; run one instance where that matters (the
  * model calls, not this stage, bound throughput; raise `concurrency` instead).
  */
-import fs from 'node:fs';
 import { createNgramIndex } from '../../core/decontam/index.ts';
 import { createDeduper } from '../../core/dedup/index.ts';
 import type { Candidate, Seed, Verdict } from '../../schemas/generated/types.ts';
@@ -27,11 +26,10 @@ export const startJudge: ServiceStarter = async (ctx) => {
   const llm = ctx.llm();
   const judgeSettings = judgeSettingsFrom(settings);
   const judgeModels = judgeModelsFrom(settings);
-  const version = judgeConfigVersion(judgeSettings, judgeModels);
-  const specs = settings.defaultBenchmarks
-    ? settings.benchmarks.filter((b) => fs.existsSync(b.file) || (ctx.log('warn', 'decontamination set not found; skipped', { source: b.source, file: b.file }), false))
-    : settings.benchmarks;
-  const decontam = createNgramIndex(await loadBenchmarks(specs));
+  const prompts = settings.domainPack.prompts;
+  const version = judgeConfigVersion(judgeSettings, judgeModels, prompts);
+  // A set named in the settings (or a shipped default) that cannot be read stops the service.
+  const decontam = createNgramIndex(await loadBenchmarks(settings.benchmarks));
   const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
 
   const seeds = await readLog<Seed>({
@@ -66,7 +64,7 @@ export const startJudge: ServiceStarter = async (ctx) => {
     handler: async (candidate) => {
       const previous = earlier.get(candidate.candidate_id);
       if (previous) return ok(previous);
-      const result = await judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper, judgeModels, now: Date.now });
+      const result = await judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper, judgeModels, now: Date.now, prompts });
       if (result.kind !== 'ok') return result;
       // The final duplicate check and the acceptance are one synchronous step (no await between).
       const verdict = commitVerdict(result.value, deduper);

@@ -3,7 +3,8 @@
  * that integrates the KCs, a rater assigns its difficulty, and the solver for that difficulty
  * (a larger model for hard problems) solves it.
  */
-import { difficultyRating, problemSynthesis, solution, withBoxedAnswer } from '../../core/prompts/index.ts';
+import type { Relation } from '../../core/combos/index.ts';
+import { PROMPTS, withBoxedAnswer, type PromptSet } from '../../core/prompts/index.ts';
 import { deterministicId } from '../../core/util/hash.ts';
 import type { Candidate, Combination } from '../../schemas/generated/types.ts';
 import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
@@ -12,15 +13,20 @@ import type { LlmClient } from '../runtime/llm.ts';
 export interface ProblemSynthDeps {
   llm: LlmClient;
   now: () => number;
+  /** The domain's prompts (settings.domain); default: the plain ones. */
+  prompts?: PromptSet;
 }
 
 export async function synthesizeProblem(combo: Combination, deps: ProblemSynthDeps): Promise<HandlerResult<Candidate>> {
   return dlqOnModelFailure(async () => {
+    const prompts = deps.prompts ?? PROMPTS;
+    const synthesis = prompts.problem_synthesis[combo.relation as Relation];
+    if (!synthesis) throw new RangeError(`problem-synth: unknown relation "${combo.relation}" (expected: ${Object.keys(prompts.problem_synthesis).join(', ')})`);
     const { value, steps } = await withLineage(async () => {
-      const problem = (await tracedCall(deps.llm, 'synthesize', problemSynthesis, { kcs: combo.kc_names, relation: combo.relation })).value.problem;
-      const difficulty = (await tracedCall(deps.llm, 'difficulty', difficultyRating, { problem })).value.difficulty;
+      const problem = (await tracedCall(deps.llm, 'synthesize', synthesis, { kcs: combo.kc_names })).value.problem;
+      const difficulty = (await tracedCall(deps.llm, 'difficulty', prompts.difficulty_rating, { problem })).value.difficulty;
       const solverStage = difficulty === 'hard' ? 'solve_hard' : 'solve';
-      const solved = (await tracedCall(deps.llm, solverStage, solution, { problem })).value;
+      const solved = (await tracedCall(deps.llm, solverStage, prompts.solution, { problem })).value;
       return { problem, difficulty, solved };
     });
     return ok<Candidate>({

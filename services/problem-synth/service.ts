@@ -15,7 +15,7 @@ export const startProblemSynth: ServiceStarter = async (ctx) => {
     concurrency: ctx.settings.concurrency * 2,
     maxBatchRecords: Math.max(4, ctx.settings.concurrency),
     maxInFlightBatches: 8,
-    handler: (combo) => synthesizeProblem(combo, { llm, now: Date.now }),
+    handler: (combo) => synthesizeProblem(combo, { llm, now: Date.now, prompts: ctx.settings.domainPack.prompts }),
   });
   return { healthy: () => stage.healthy(), done: stage.done, stop: () => stage.stop() };
 };

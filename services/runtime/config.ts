@@ -19,6 +19,7 @@ export const LLM_STAGES = [
   'difficulty', // difficulty rating of a synthesized problem
   'solve', // solver for easy/medium problems
   'solve_hard', // solver for hard problems
+  'verify', // self-consistency: an independent second solve before the judges
   'judge_1',
   'judge_2',
   'judge_3',
