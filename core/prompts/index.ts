@@ -4,6 +4,8 @@ export {
   promptVersions,
   buildPromptSet,
   synthesisTemplate,
+  pickKcExamples,
+  kcExamplesBlock,
   RELATION_HINTS,
   KC_NAME_PATTERN,
   kcExtraction,

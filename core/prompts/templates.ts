@@ -26,18 +26,44 @@ export interface DomainPrompts {
 const shortText = z.string().trim().min(1);
 // Length caps keep a small model from rambling inside a JSON string until it runs out of tokens;
 // llama.cpp and vLLM enforce maxLength/maxItems in their JSON-schema grammars.
-// A KC name starts with a letter and has at least two characters: grammar-constrained decoding can
-// then not answer "1", "2", "3" (what a tiny model wrote for word problems), whatever the seeds.
-// The character class keeps quotes, backslashes and newlines out of the JSON string.
-export const KC_NAME_PATTERN = /^[A-Za-z][^"\\\n]{1,79}$/;
-const kcName = z.string().trim().min(2).max(80).regex(KC_NAME_PATTERN, 'a concept name starts with a letter and has 2-80 characters');
+// A KC name is words: a first word of letters (at least two), then up to nine more words of letters,
+// digits and a little punctuation, each at most 20 characters. Grammar-constrained decoding can then
+// not answer "1", "2", "3" or "a_1" or "a-b-c-d-..." (what a tiny model wrote for word problems),
+// whatever the seeds; the character classes keep quotes, backslashes and newlines out of the JSON string.
+export const KC_NAME_PATTERN = /^[A-Za-z][A-Za-z]{1,19}('s)?( [A-Za-z0-9'(),-]{1,20}){0,9}$/;
+const kcName = z.string().trim().min(2).max(80).regex(KC_NAME_PATTERN, 'a concept name is words, the first of two or more letters');
 const reason = z.string().max(200);
 
-// Few-shot blocks: written into the template text (not a variable), so they are part of the version.
-function kcExamplesText(d: DomainPrompts | undefined): string {
-  if (!d || d.kc_examples.length === 0) return '';
-  return ['Examples of good answers:', ...d.kc_examples.map((e) => `Problem: ${e.problem}\nAnswer: ${JSON.stringify({ kcs: e.kcs })}`), ''].join('\n');
+/**
+ * Few-shot examples for KC extraction, picked per seed from the domain's pool: the `k` examples whose
+ * problems share the most words with the seed's (ties: pool order). A small model imitates the
+ * example in front of it, so a fixed example makes it name the same concepts for every seed; the
+ * nearest examples keep its imitation close to the seed. Method-neutral: a fixed pool, a fixed rule.
+ * The pool is part of the template's version; the examples chosen are part of the rendered message.
+ */
+export function pickKcExamples(pool: DomainPrompts['kc_examples'], problem: string, k = 2): DomainPrompts['kc_examples'] {
+  const words = (t: string) => new Set((t.toLowerCase().match(/\p{L}{3,}/gu) ?? []).map((w) => w.slice(0, 6)));
+  const seed = words(problem);
+  return pool
+    .map((e, i) => {
+      const w = words(e.problem);
+      let shared = 0;
+      for (const x of w) if (seed.has(x)) shared++;
+      return { e, i, score: shared / Math.max(1, Math.sqrt(w.size * Math.max(1, seed.size))) };
+    })
+    .sort((a, b) => b.score - a.score || a.i - b.i)
+    .slice(0, k)
+    .map((x) => x.e);
 }
+
+/** The examples block of one KC extraction (the `examples` variable). */
+export function kcExamplesBlock(examples: DomainPrompts['kc_examples']): string {
+  return [
+    'Examples from other problems (the style of a concept name):',
+    ...examples.map((e) => `Problem: ${e.problem}\nAnswer: ${JSON.stringify({ kcs: e.kcs })}`),
+  ].join('\n');
+}
+
 function problemExamplesText(d: DomainPrompts | undefined): string {
   if (!d || d.problem_examples.length === 0) return '';
   return ['Examples of the kind of problem wanted (style and length only; do not copy them):', ...d.problem_examples.map((p) => `- ${p}`), ''].join('\n');
@@ -52,6 +78,7 @@ export const kcExtractionAnswer = z.object({
   // the concept extractor keeps the first of each, and the registry merges the rest anyway.
 });
 function kcExtractionFor(d?: DomainPrompts) {
+  const pool = d?.kc_examples ?? [];
   return defineTemplate({
     name: 'kc_extraction',
     maxTokens: 200,
@@ -63,12 +90,13 @@ function kcExtractionFor(d?: DomainPrompts) {
       '3. Be specific: a theorem, formula or property, not a broad area.',
       '4. Each concept is atomic; no two concepts say the same thing.',
       '5. No procedures or skills (not "solving equations").',
-      kcExamplesText(d),
+      pool.length > 0 ? '{{examples}}' : '',
       '{{problem}}',
       '{{solution}}',
-      'Answer with a JSON object whose "kcs" array holds the names of the concepts.',
+      'Answer with a JSON object whose "kcs" array holds the names of the concepts of THIS problem.',
     ]),
-    vars: { problem: 'untrusted', solution: 'untrusted' },
+    vars: pool.length > 0 ? { problem: 'untrusted', solution: 'untrusted', examples: 'text' } : { problem: 'untrusted', solution: 'untrusted' },
+    extraText: Object.fromEntries(pool.map((e, i) => [`kc_example_${i}`, JSON.stringify(e)])),
     answer: kcExtractionAnswer,
   });
 }
@@ -257,7 +285,11 @@ export function withBoxedAnswer(answer: { solution: string; final_answer: string
  * adding a relation leaves the other relations' synthesis versions unchanged.
  */
 export function buildPromptSet<R extends string = Relation>(domain?: DomainPrompts, hints: Record<R, string> = RELATION_HINTS as Record<R, string>) {
+  const pool = domain?.kc_examples ?? [];
   return {
+    /** The variables of one KC extraction: the seed's problem and solution, plus its nearest few-shot examples. */
+    kcExtractionVars: (problem: string, solution: string): Record<string, string> =>
+      pool.length > 0 ? { problem, solution, examples: kcExamplesBlock(pickKcExamples(pool, problem)) } : { problem, solution },
     kc_extraction: kcExtractionFor(domain),
     kc_filter: kcFilter,
     synonym_check: synonymCheck,
@@ -284,6 +316,7 @@ export type PromptName = keyof PromptSet;
 export function promptVersions(set: PromptSet = PROMPTS): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, t] of Object.entries(set)) {
+    if (typeof t === 'function') continue;
     if ('version' in t) out[name] = t.version as string;
     else for (const [rel, tr] of Object.entries(t as Record<string, PromptTemplate<unknown>>)) out[`${name}:${rel}`] = tr.version;
   }

@@ -5,7 +5,7 @@
  * 0.70-0.90 band.
  */
 import { implausibleKcName, type KcRegistry, type SynonymCheck } from '../../core/concepts/index.ts';
-import { kcExtraction, kcFilter, synonymCheck, type PromptSet } from '../../core/prompts/index.ts';
+import { kcFilter, PROMPTS, synonymCheck, type PromptSet } from '../../core/prompts/index.ts';
 import { deterministicId } from '../../core/util/hash.ts';
 import type { Seed, SeedConcepts } from '../../schemas/generated/types.ts';
 import { dlqOnModelFailure, ok, tracedCall, withLineage, type HandlerResult } from '../runtime/handler.ts';
@@ -44,7 +44,8 @@ function distinctNames(names: string[]): string[] {
 export async function extractConcepts(seed: Seed, deps: ConceptExtractorDeps): Promise<HandlerResult<SeedConcepts>> {
   return dlqOnModelFailure(async () => {
     const { value, steps } = await withLineage(async () => {
-      const extracted = await tracedCall(deps.llm, 'extract', deps.prompts?.kc_extraction ?? kcExtraction, { problem: seed.problem, solution: seed.solution });
+      const prompts = deps.prompts ?? PROMPTS;
+      const extracted = await tracedCall(deps.llm, 'extract', prompts.kc_extraction, prompts.kcExtractionVars(seed.problem, seed.solution));
       const dropped: SeedConcepts['dropped'] = [];
       const names = distinctNames(extracted.value.kcs).filter((name) => {
         const reason = implausibleKcName(name);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RELATIONS } from '../../../core/combos/index.ts';
-import { buildPromptSet, defineTemplate, type PromptTemplate, KC_NAME_PATTERN, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, RELATION_HINTS, withBoxedAnswer } from '../../../core/prompts/index.ts';
+import { buildPromptSet, defineTemplate, pickKcExamples, type PromptTemplate, KC_NAME_PATTERN, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, RELATION_HINTS, withBoxedAnswer } from '../../../core/prompts/index.ts';
 
 const PLAIN_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern']);
 
@@ -44,7 +44,7 @@ describe('prompt versions', () => {
     expect(set.solution.version).not.toBe(PROMPTS.solution.version);
     expect(set.problem_synthesis['1-hop'].version).not.toBe(PROMPTS.problem_synthesis['1-hop'].version);
     expect(set.problem_judgement.version).toBe(PROMPTS.problem_judgement.version);
-    expect(set.kc_extraction.render({ problem: 'p', solution: 's' })[1].content).toContain('Answer: {"kcs":["addition of whole numbers"]}');
+    expect(set.kc_extraction.render(set.kcExtractionVars('p', 's'))[1].content).toContain('Answer: {"kcs":["addition of whole numbers"]}');
     expect(set.solution.render({ problem: 'p' })[1].content).toContain('#### <number>');
   });
 
@@ -56,6 +56,26 @@ describe('prompt versions', () => {
     expect(defineTemplate({ ...spec, system: 'S.' }).version).not.toBe(base);
     expect(defineTemplate({ ...spec, answer: z.object({ a: z.number() }) }).version).not.toBe(base);
     expect(defineTemplate({ ...spec, maxTokens: 101 }).version).not.toBe(base);
+  });
+});
+
+describe('few-shot examples for KC extraction', () => {
+  const pool = [
+    { problem: 'A baker sells muffins for $3 each. How much for 24 muffins?', kcs: ['total cost from unit price'] },
+    { problem: 'A garden is 15 meters long and 8 meters wide. What is its area?', kcs: ['area of a rectangle'] },
+    { problem: 'A train travels 60 km in 1.5 hours. What is its average speed?', kcs: ['average speed'] },
+  ];
+  it('are the pool examples nearest the seed problem, in a stable order', () => {
+    expect(pickKcExamples(pool, 'A car travels 120 km in 2 hours. What is its average speed?', 1)[0].kcs).toEqual(['average speed']);
+    expect(pickKcExamples(pool, 'A rectangular garden is 10 meters wide and 12 meters long. Find its area.', 1)[0].kcs).toEqual(['area of a rectangle']);
+    expect(pickKcExamples(pool, 'zzz', 2)).toEqual(pool.slice(0, 2));
+  });
+  it('the pool is in the version, the choice in the message', () => {
+    const a = buildPromptSet({ subject: 's', answer_instruction: 'a', problem_examples: ['p'], kc_examples: pool });
+    const b = buildPromptSet({ subject: 's', answer_instruction: 'a', problem_examples: ['p'], kc_examples: pool.slice(0, 2) });
+    expect(a.kc_extraction.version).not.toBe(b.kc_extraction.version);
+    const [, user] = a.kc_extraction.render(a.kcExtractionVars('A car travels 120 km in 2 hours. What is its average speed?', 's'));
+    expect(user.content).toContain('average speed"]}');
   });
 });
 
@@ -97,7 +117,7 @@ describe('parse', () => {
   });
 
   it('rejects bad answers with a message naming the template, the field and the problem', () => {
-    const bad: [Exclude<keyof typeof PROMPTS, 'problem_synthesis'>, unknown, RegExp][] = [
+    const bad: [Exclude<keyof typeof PROMPTS, 'problem_synthesis' | 'kcExtractionVars'>, unknown, RegExp][] = [
       ['kc_extraction', { kcs: [] }, /kc_extraction@[0-9a-f]{12}: .*kcs: /],
       ['kc_extraction', { kcs: ['a', 'b', 'c', 'd', 'e', 'f'] }, /kcs: /],
       ['problem_judgement', { score: 11, reason: 'x' }, /score: /],
@@ -106,7 +126,7 @@ describe('parse', () => {
       ['difficulty_rating', { difficulty: 'trivial', reason: 'x' }, /difficulty: /],
       ['synonym_check', { same: true, representative: ' ' }, /representative: a representative name is required/],
       ['solution', { solution: 'x = 4' }, /final_answer/],
-      ['kc_extraction', { kcs: ['1', '2', '3'] }, /kcs\.0: .*starts with a letter/],
+      ['kc_extraction', { kcs: ['1', '2', '3'] }, /kcs\.0: a concept name is words/],
       ['kc_extraction', { kcs: ['x'] }, /kcs\.0/],
       ['solution', { solution: 'x = 4', final_answer: '.' }, /final_answer: a final answer holds a number/],
       ['answer_check', { work: 'w' }, /final_answer/],
@@ -122,7 +142,7 @@ describe('parse', () => {
 
 describe('JSON schemas', () => {
   it('are plain (only keywords llama.cpp json_schema grammars accept) and mark every field required', () => {
-    const templates: PromptTemplate<unknown>[] = Object.values(PROMPTS).flatMap((t) => ('schema' in t ? [t as PromptTemplate<unknown>] : Object.values(t)));
+    const templates: PromptTemplate<unknown>[] = Object.values(PROMPTS).flatMap((t) => (typeof t === 'function' ? [] : 'schema' in t ? [t as PromptTemplate<unknown>] : Object.values(t)));
     for (const t of templates) {
       expect(t.schema.type).toBe('object');
       expect(t.schema).not.toHaveProperty('$schema');
