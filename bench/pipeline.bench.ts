@@ -51,7 +51,7 @@ async function measureCapacity(endpoint: BenchEndpoint, o: PipelineBenchOptions,
   const fire = async (meter: RequestMeter, n: number, tag: string) => {
     const llm = new LlmClient({ endpoints: endpoints(endpoint.baseUrl), cache: new MemoryLlmCache(), concurrency, fetch: meter.wrap() });
     // distinct KC names: distinct prompts, so each call is a request
-    await Promise.all(Array.from({ length: n }, (_, i) => llm.json('synthesize', problemSynthesis, { kcs: [`${tag} probe ${i}`, 'circle equation'], relation: '2-hop' })));
+    await Promise.all(Array.from({ length: n }, (_, i) => llm.json('synthesize', problemSynthesis['2-hop'], { kcs: [`${tag} probe ${i}`, 'circle equation'] })));
   };
   const warmup = 4 * o.slots;
   await fire(new RequestMeter(), warmup, `${tag} warm-up`);

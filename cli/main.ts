@@ -12,6 +12,9 @@ import { runPipeline, RunError } from './run/pipeline.ts';
 import { createProgress } from './run/progress.ts';
 import { renderReportMarkdown, type RunReport } from './run/report.ts';
 import { SeedFileError } from './run/seeds-file.ts';
+import { checkRunInput } from './run/preflight.ts';
+import { BenchmarkFileError } from '../services/runtime/benchmarks.ts';
+import { DomainError } from '../services/runtime/domains.ts';
 import { registerPipelineCommands } from './ops/commands.ts';
 import { ServicesError } from './ops/manager.ts';
 import { parseRunFile, readRunFile, resolveRunSettings, SettingsError, type RunSettings } from '../services/runtime/settings.ts';
@@ -40,8 +43,9 @@ export function buildProgram(): Command {
     .requiredOption('--out <dir>', 'output folder (created; the same folder resumes a stopped run)')
     .option('--limit <n>', 'use the first N valid seeds', integer('--limit'))
     .option('--config <file>', 'settings file (YAML)')
-    .option('--problem-field <name>', 'field holding the problem', 'problem')
-    .option('--solution-field <name>', 'field holding the solution', 'solution')
+    .option('--domain <name>', 'domain pack, a folder of domains/ (overrides the config; default competition-math)')
+    .option('--problem-field <name>', "field holding the problem (default: the domain's, e.g. problem)")
+    .option('--solution-field <name>', "field holding the solution (default: the domain's, e.g. solution)")
     .option('--id-field <name>', 'field holding the seed id')
     .option('--combinations <n>', 'combinations to synthesize (overrides the config)', integer('--combinations'))
     .option('--seed <n>', 'RNG seed (overrides the config)', integer('--seed'))
@@ -62,9 +66,11 @@ export function buildProgram(): Command {
           throw new SettingsError(`--llm-base-url: expected an http(s) URL, got "${o.llmBaseUrl}"`);
         }
       }
-      const settings = resolveRunSettings(file, { llmBaseUrl: o.llmBaseUrl, llmModel: o.llmModel, seed: o.seed, combinations: o.combinations, concurrency: o.concurrency }, config, LLM_STEPS);
+      const settings = resolveRunSettings(file, { domain: o.domain, llmBaseUrl: o.llmBaseUrl, llmModel: o.llmModel, seed: o.seed, combinations: o.combinations, concurrency: o.concurrency }, config, LLM_STEPS);
       const progress = createProgress(o.quiet ? 'quiet' : o.log === 'json' ? 'json' : 'bars');
       const log = (m: string) => (o.quiet ? undefined : process.stderr.write(`${m}\n`));
+      // Seeds, field mapping and decontamination sets are checked before any model server starts.
+      const fields = await checkRunInput(o.seeds, { problem: o.problemField, solution: o.solutionField, id: o.idField }, settings, (m) => process.stderr.write(`grip: note: ${m}\n`));
       const stopModels = await ensureLocalModels(config, settings, log);
       let report: RunReport;
       try {
@@ -73,7 +79,7 @@ export function buildProgram(): Command {
           outDir: o.out,
           limit: o.limit,
           strict: o.strict,
-          fields: { problem: o.problemField, solution: o.solutionField, id: o.idField },
+          fields,
           settings,
           progress,
         });
@@ -145,7 +151,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-const KNOWN_ERRORS = [ConfigError, SettingsError, SeedFileError, RunError, ServicesError];
+const KNOWN_ERRORS = [ConfigError, SettingsError, SeedFileError, RunError, ServicesError, BenchmarkFileError, DomainError];
 
 export async function main(argv: string[]): Promise<number> {
   try {

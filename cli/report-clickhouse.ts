@@ -3,6 +3,7 @@
  * (services/analytics), printed for a person or as JSON for scripts. The JSON keys are the `grip run`
  * report's where both have a figure, so scripts read either the same way.
  */
+import { answerCheckLines } from '../core/report/index.ts';
 import { clickhouseReport, type ClickHouseReport } from '../services/analytics/index.ts';
 import type { GripConfig } from '../services/runtime/config.ts';
 
@@ -53,6 +54,7 @@ export function renderClickHouseReport(r: ClickHouseReport): string {
   out.push(`Throughput: ${fix(r.accepted_per_minute)} accepted pairs per minute`);
   out.push(`Cost: ${r.llm.calls} LLM calls, ${r.llm.tokens} tokens; per accepted pair ${fix(r.calls_per_accepted, 1)} calls, ${fix(r.tokens_per_accepted, 0)} tokens`);
   out.push(`Judge calls saved by early exit: ${r.calls_saved_early_exit}`);
+  out.push(...answerCheckLines(r.answer_checks));
   const dlq = Object.entries(r.dlq_by_stage);
   out.push(`DLQ: ${dlq.map(([stage, n]) => `${stage} ${n} (${pct(r.dlq_rate_by_stage[stage])})`).join(', ') || 'none'}`);
   for (const w of r.warnings) out.push(`warning: ${w}`);

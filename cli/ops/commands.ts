@@ -2,6 +2,7 @@
  * The streaming pipeline's commands: `grip services up|down|status|run`, `grip seed add`,
  * `grip replay`, `grip dlq list|replay`. Thin edges over services/ and the shared runtime.
  */
+import { readTextBytes } from '../../services/runtime/text-files.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -108,7 +109,7 @@ export function registerPipelineCommands(program: Command): void {
     .description('seeds')
     .command('add')
     .description('send the seeds of a JSONL file to grip.seeds (bad lines go to grip.seeds.dlq with the reason)')
-    .argument('<file>', 'JSONL file, one seed per line')
+    .argument('<file>', 'JSONL file (plain or .gz), one seed per line')
     .option('--problem-field <name>', 'field holding the problem', 'problem')
     .option('--solution-field <name>', 'field holding the solution', 'solution')
     .option('--id-field <name>', 'field holding the seed id')
@@ -116,7 +117,7 @@ export function registerPipelineCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (file: string, o) => {
       if (!fs.existsSync(file)) throw new ServicesError(`${file}: no such seed file`);
-      let body: Buffer = fs.readFileSync(file);
+      let body: Buffer = readTextBytes(file); // plain or gzip JSONL
       if (o.limit !== undefined) body = firstLines(body, o.limit);
       const config = loadConfig();
       const { transport, serde } = await connectKafka(config, jsonLogger('seed-add'), 3);

@@ -22,6 +22,7 @@ import type { Seed, SeedConcepts, TopicName, TopicValues, Verdict } from '../../
 import { loadTopics } from '../../schemas/catalog.ts';
 import { PIPELINE_STAGES } from '../../services/stages.ts';
 import { loadDecontamination } from '../../services/runtime/benchmarks.ts';
+import { REPO_ROOT } from '../../services/runtime/config.ts';
 import { EmbeddingsClient } from '../../services/runtime/embeddings.ts';
 import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
 import { DLQ_HEADERS, ensureTopics, InProcessTransport, localSerde, type Serde } from '../../services/runtime/kafka/index.ts';
@@ -145,8 +146,14 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
 
     // Similarity of each accepted problem to its seeds (the paper: 0.55-0.65, none above 0.9).
     const similarities = await seedSimilarities(accepted, seeds, embeddings);
-    const { index: decontam } = await loadDecontamination(settings, () => undefined);
+    const decontam = await loadDecontamination(settings);
+    const items = decontam?.itemsBySource() ?? {};
+    const benchmarkSets = settings.benchmarks.map((b) => ({ source: b.source, file: path.relative(REPO_ROOT, b.file), items: items[b.source] ?? 0 }));
     const report = buildReport({
+      domain: settings.domainPack.name,
+      benchmarkSets,
+      gatesEnabled: settings.gates.enabled,
+      selfConsistency: settings.judging.self_consistency,
       seedsRead: seedFile.lines,
       seeds,
       duplicateSeeds: seedFile.duplicates,

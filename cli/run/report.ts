@@ -4,7 +4,10 @@
  */
 import type { GraphStats } from '../../core/graph/index.ts';
 import type { ContaminationRates } from '../../core/decontam/index.ts';
+import { GATE_NAMES } from '../../core/gates/index.ts';
 import {
+  answerCheckFigures,
+  answerCheckLines,
   contaminationTable,
   acceptanceByRelation,
   callsSavedByEarlyExit,
@@ -13,10 +16,12 @@ import {
   perAccepted,
   quantiles,
   type AcceptanceRow,
+  type AnswerCheckFigures,
   type KcCoverage,
   type Quantiles,
 } from '../../core/report/index.ts';
 import type { Candidate, Combination, Seed, SeedConcepts, Verdict } from '../../schemas/generated/types.ts';
+import { SELF_CONSISTENCY_REASON, VERIFY_STAGE } from '../../services/judge/handler.ts';
 import type { StageUsage } from '../../services/runtime/llm.ts';
 
 /** A dlq.jsonl row: an input some stage could not process, and why. */
@@ -29,6 +34,10 @@ export interface DlqRecord {
 }
 
 export interface RunReport {
+  /** The domain pack the run used (domains/<name>). */
+  domain: string;
+  /** The benchmark sets every candidate was checked against, with their item counts; `note` when none was configured. */
+  decontamination: { checked: Array<{ source: string; file: string; items: number }>; note: string | null };
   seeds: { lines_read: number; valid: number; duplicates: number; rejected: number };
   kcs: number;
   graph: GraphStats;
@@ -39,6 +48,8 @@ export interface RunReport {
   accepted: number;
   acceptance_rate: number | null;
   acceptance_by_relation: AcceptanceRow[];
+  /** Quality gates (pairs rejected per gate) and the self-consistency agreement rate per relation and hop. */
+  answer_checks: AnswerCheckFigures & { gates_enabled: boolean; self_consistency_enabled: boolean };
   kc_coverage: KcCoverage;
   seed_similarity: Quantiles;
   /** Share of accepted problems with an n-gram overlap, per benchmark and n ("any" = any n). */
@@ -53,6 +64,10 @@ export interface RunReport {
 }
 
 export interface ReportInput {
+  domain: string;
+  benchmarkSets: Array<{ source: string; file: string; items: number }>;
+  gatesEnabled: boolean;
+  selfConsistency: boolean;
   seedsRead: number;
   seeds: Seed[];
   duplicateSeeds: number;
@@ -78,7 +93,14 @@ export function buildReport(input: ReportInput): RunReport {
   const usage = Object.values(input.llmUsage);
   const calls = usage.reduce((s, u) => s + u.calls, 0);
   const tokens = usage.reduce((s, u) => s + u.tokens, 0);
+  const checks = answerCheckFigures(
+    input.verdicts.map((v) => ({ relation: v.relation, hop: v.hop, reason: v.reason, verified: v.lineage.steps.some((s) => s.stage === VERIFY_STAGE), count: 1, calls_saved: v.calls_saved })),
+    GATE_NAMES,
+    SELF_CONSISTENCY_REASON,
+  );
   return {
+    domain: input.domain,
+    decontamination: { checked: input.benchmarkSets, note: input.benchmarkSets.length === 0 ? 'no decontamination set configured (decontamination.sets is empty): candidates were not checked against any benchmark' : null },
     seeds: {
       lines_read: input.seedsRead,
       valid: input.seeds.length,
@@ -94,6 +116,7 @@ export function buildReport(input: ReportInput): RunReport {
     accepted: accepted.length,
     acceptance_rate: input.verdicts.length === 0 ? null : accepted.length / input.verdicts.length,
     acceptance_by_relation: acceptanceByRelation(input.verdicts),
+    answer_checks: { ...checks, gates_enabled: input.gatesEnabled, self_consistency_enabled: input.selfConsistency },
     kc_coverage: kcCoverage(input.kcIds, accepted.map((v) => v.kc_ids)),
     seed_similarity: quantiles(input.seedSimilarities),
     contamination: contaminationTable(input.contamination),
@@ -124,7 +147,14 @@ export function renderReportMarkdown(r: RunReport): string {
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...r.acceptance_by_relation.map((a) => `| ${a.relation} | ${a.hop} | ${a.count} | ${a.accepted} | ${pct(a.acceptance_rate)} | ${num(a.mean_score)} |`),
     '',
+    '## Quality gates and answer checks',
+    '',
+    `Gates ${r.answer_checks.gates_enabled ? 'on' : 'off'}, self-consistency ${r.answer_checks.self_consistency_enabled ? 'on' : 'off'} (domain ${r.domain}).`,
+    ...answerCheckLines(r.answer_checks),
+    '',
     '## Diversity and contamination',
+    '',
+    r.decontamination.note ?? `Checked against: ${r.decontamination.checked.map((b) => `${b.source} (${b.items} items)`).join(', ')}.`,
     '',
     `KC coverage: ${r.kc_coverage.kcs_used} of ${r.kc_coverage.kcs_total} KCs used by accepted pairs (${pct(r.kc_coverage.share)}), Gini ${num(r.kc_coverage.gini)}.`,
     `Similarity of accepted problems to their seeds: median ${num(r.seed_similarity.p50)}, p95 ${num(r.seed_similarity.p95)}, max ${num(r.seed_similarity.max)} (paper: 0.55-0.65, none above 0.9).`,

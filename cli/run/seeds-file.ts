@@ -1,10 +1,10 @@
 /**
- * Reads a seed file (JSONL or CSV) into validated seeds, with the line number of every bad line.
+ * Reads a seed file (JSONL or CSV, plain or gzip) into validated seeds, with the line number of every bad line.
  * A field mapping that matches nothing is an error naming the fields the file does have.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
+import { textLines } from '../../services/runtime/text-files.ts';
 import { decodeRecord, validateSeed, type FieldMapping, type ValidSeed } from '../../core/seeds/index.ts';
 
 export interface SeedLineProblem {
@@ -49,12 +49,12 @@ function splitCsvRow(line: string): string[] {
 
 export async function readSeedFile(file: string, fields: FieldMapping, opts: { limit?: number; strict?: boolean } = {}): Promise<SeedFileResult> {
   if (!fs.existsSync(file)) throw new SeedFileError(`${file}: no such seed file`);
-  const csv = path.extname(file).toLowerCase() === '.csv';
+  const csv = path.extname(file.replace(/\.gz$/i, '')).toLowerCase() === '.csv';
   const result: SeedFileResult = { seeds: [], rejected: [], duplicates: 0, lines: 0 };
   const seen = new Set<string>();
   let header: string[] | undefined;
   let mappingChecked = false;
-  const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  const lines = textLines(file);
   for await (const raw of lines) {
     result.lines++;
     const line = result.lines;

@@ -144,6 +144,13 @@ export class NgramIndex {
    * another fingerprint (the judge's config version includes it, so a replay with other sets
    * re-judges instead of returning the old verdicts).
    */
+  /** Items indexed per benchmark source. */
+  itemsBySource(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.records) out[r.source] = (out[r.source] ?? 0) + 1;
+    return out;
+  }
+
   fingerprint(): NgramIndexFingerprint {
     this.fingerprintMemo ??= { ns: [...this.ns], sources: [...new Set(this.records.map((r) => r.source))].sort(), items: this.records.length, sha256: this.content.copy().digest('hex') };
     return { ...this.fingerprintMemo, ns: [...this.fingerprintMemo.ns], sources: [...this.fingerprintMemo.sources] };

@@ -35,7 +35,9 @@ export interface JudgingStep {
   judgeId: string;
 }
 
-export type RejectionReason = 'problem_score_below_threshold' | `solution_vetoed_by:${string}` | 'duplicate' | 'contaminated';
+/** Why a candidate was turned away before any judge was asked (`gate:<name>`: core/gates). */
+export type PreJudgingReason = 'duplicate' | 'contaminated' | 'self_consistency' | `gate:${string}`;
+export type RejectionReason = 'problem_score_below_threshold' | `solution_vetoed_by:${string}` | PreJudgingReason;
 
 export interface JudgeRecord {
   id: string;
@@ -237,8 +239,8 @@ export function createJudgingSession(rules: JudgingRules): JudgingSession {
   return new JudgingSession(rules);
 }
 
-/** Verdict for a candidate rejected before any judge was asked (duplicate, contaminated): all calls saved. */
-export function rejectedBeforeJudging(rules: JudgingRules, reason: 'duplicate' | 'contaminated'): JudgingVerdict {
+/** Verdict for a candidate rejected before any judge was asked (duplicate, contaminated, a gate, self-consistency): all calls saved. */
+export function rejectedBeforeJudging(rules: JudgingRules, reason: PreJudgingReason): JudgingVerdict {
   const r = validateRules(rules);
   const budget = 2 * r.judges.length;
   return {

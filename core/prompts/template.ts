@@ -28,8 +28,6 @@ export interface TemplateSpec<T> {
   answer: z.ZodType<T>;
   /** Other text the render may insert (e.g. per-relation hints); hashed into the version. */
   extraText?: Record<string, string>;
-  /** Derived variables computed from the given ones (e.g. a hint picked by relation type). */
-  derive?: (vars: Record<string, string | string[]>) => Record<string, string>;
   /** Cap on answer tokens: a model that rambles is cut off early instead of filling its context. */
   maxTokens: number;
 }
@@ -97,7 +95,6 @@ export function defineTemplate<T>(spec: TemplateSpec<T>): PromptTemplate<T> {
         values[key] = kind === 'untrusted' ? block(key, v) : v;
       }
     }
-    Object.assign(values, spec.derive?.(vars) ?? {});
     const fill = (text: string) =>
       text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
         if (!(key in values)) throw new Error(`${label}: template slot {{${key}}} has no value`);

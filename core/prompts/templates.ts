@@ -1,14 +1,75 @@
 /**
  * The method's prompts (grip-method.md). Short on purpose: a tiny CPU model serves them in tests.
+ *
+ * A domain pack (domains/<name>/prompts.yaml) adds what is particular to its problems: the subject
+ * named in the instructions, few-shot examples of key concepts and of problems, and how a solution
+ * states its final answer. `buildPromptSet(domain)` renders those into the template texts, so each
+ * prompt's version changes with exactly what that prompt sends. Without a domain the templates are
+ * the plain ones below (the exports `kcExtraction`, `solution`, ...).
  */
 import { z } from 'zod';
-import { defineTemplate } from './template.ts';
+import type { Relation } from '../combos/types.ts';
+import { defineTemplate, type PromptTemplate } from './template.ts';
+
+/** What a domain pack contributes to the prompts. */
+export interface DomainPrompts {
+  /** The kind of problem, as the instructions name it ("mathematics problems", "grade-school math word problems"). */
+  subject: string;
+  /** Few-shot examples of key concepts: a problem and the concepts it relies on. */
+  kc_examples: Array<{ problem: string; kcs: string[] }>;
+  /** Few-shot examples of the kind of problem to write (style and length), not to be copied. */
+  problem_examples: string[];
+  /** How a worked solution ends with its final answer, e.g. "state the final answer inside \\boxed{}". */
+  answer_instruction: string;
+}
 
 const shortText = z.string().trim().min(1);
 // Length caps keep a small model from rambling inside a JSON string until it runs out of tokens;
 // llama.cpp and vLLM enforce maxLength/maxItems in their JSON-schema grammars.
-const kcName = z.string().trim().min(1).max(80);
+// A KC name is words: a first word of letters (at least two), then up to nine more words of letters,
+// digits and a little punctuation, each at most 20 characters. Grammar-constrained decoding can then
+// not answer "1", "2", "3" or "a_1" or "a-b-c-d-..." (what a tiny model wrote for word problems),
+// whatever the seeds; the character classes keep quotes, backslashes and newlines out of the JSON string.
+export const KC_NAME_PATTERN = /^[A-Za-z][A-Za-z]{1,19}('s)?( [A-Za-z0-9'(),-]{1,20}){0,9}$/;
+const kcName = z.string().trim().min(2).max(80).regex(KC_NAME_PATTERN, 'a concept name is words, the first of two or more letters');
 const reason = z.string().max(200);
+
+/**
+ * Few-shot examples for KC extraction, picked per seed from the domain's pool: the `k` examples whose
+ * problems share the most words with the seed's (ties: pool order). A small model imitates the
+ * example in front of it, so a fixed example makes it name the same concepts for every seed; the
+ * nearest examples keep its imitation close to the seed. Method-neutral: a fixed pool, a fixed rule.
+ * The pool is part of the template's version; the examples chosen are part of the rendered message.
+ */
+export function pickKcExamples(pool: DomainPrompts['kc_examples'], problem: string, k = 2): DomainPrompts['kc_examples'] {
+  const words = (t: string) => new Set((t.toLowerCase().match(/\p{L}{3,}/gu) ?? []).map((w) => w.slice(0, 6)));
+  const seed = words(problem);
+  return pool
+    .map((e, i) => {
+      const w = words(e.problem);
+      let shared = 0;
+      for (const x of w) if (seed.has(x)) shared++;
+      return { e, i, score: shared / Math.max(1, Math.sqrt(w.size * Math.max(1, seed.size))) };
+    })
+    .sort((a, b) => b.score - a.score || a.i - b.i)
+    .slice(0, k)
+    .map((x) => x.e);
+}
+
+/** The examples block of one KC extraction (the `examples` variable). */
+export function kcExamplesBlock(examples: DomainPrompts['kc_examples']): string {
+  return [
+    'Examples from other problems (the style of a concept name):',
+    ...examples.map((e) => `Problem: ${e.problem}\nAnswer: ${JSON.stringify({ kcs: e.kcs })}`),
+  ].join('\n');
+}
+
+function problemExamplesText(d: DomainPrompts | undefined): string {
+  if (!d || d.problem_examples.length === 0) return '';
+  return ['Examples of the kind of problem wanted (style and length only; do not copy them):', ...d.problem_examples.map((p) => `- ${p}`), ''].join('\n');
+}
+const subjectOf = (d: DomainPrompts | undefined) => d?.subject ?? 'mathematics problems';
+const joinLines = (lines: string[]) => lines.filter((l) => l !== '').join('\n');
 
 // 1. KC extraction, with the paper's five rules; it reads the problem AND its solution.
 export const kcExtractionAnswer = z.object({
@@ -16,24 +77,29 @@ export const kcExtractionAnswer = z.object({
   // Repeated names are not refused here (small models repeat themselves and a re-ask rarely helps);
   // the concept extractor keeps the first of each, and the registry merges the rest anyway.
 });
-export const kcExtraction = defineTemplate({
-  name: 'kc_extraction',
-  maxTokens: 200,
-  system: 'You identify the key mathematical concepts (KCs) a problem and its solution rely on.',
-  user: [
-    'List 1 to 5 key concepts of this problem. Rules:',
-    '1. Use precise mathematical terminology.',
-    '2. Each concept must be used in both the problem and the solution.',
-    '3. Be specific: a theorem, formula or property, not a broad area.',
-    '4. Each concept is atomic; no two concepts say the same thing.',
-    '5. No procedures or skills (not "solving equations").',
-    '{{problem}}',
-    '{{solution}}',
-    'Answer with a JSON object whose "kcs" array holds the names of the concepts.',
-  ].join('\n'),
-  vars: { problem: 'untrusted', solution: 'untrusted' },
-  answer: kcExtractionAnswer,
-});
+function kcExtractionFor(d?: DomainPrompts) {
+  const pool = d?.kc_examples ?? [];
+  return defineTemplate({
+    name: 'kc_extraction',
+    maxTokens: 200,
+    system: `You identify the key mathematical concepts (KCs) that ${subjectOf(d)} and their solutions rely on.`,
+    user: joinLines([
+      'List 1 to 5 key concepts of this problem. Rules:',
+      '1. Use precise mathematical terminology: a concept is named in words, never a number.',
+      '2. Each concept must be used in both the problem and the solution.',
+      '3. Be specific: a theorem, formula or property, not a broad area.',
+      '4. Each concept is atomic; no two concepts say the same thing.',
+      '5. No procedures or skills (not "solving equations").',
+      pool.length > 0 ? '{{examples}}' : '',
+      '{{problem}}',
+      '{{solution}}',
+      'Answer with a JSON object whose "kcs" array holds the names of the concepts of THIS problem.',
+    ]),
+    vars: pool.length > 0 ? { problem: 'untrusted', solution: 'untrusted', examples: 'text' } : { problem: 'untrusted', solution: 'untrusted' },
+    extraText: Object.fromEntries(pool.map((e, i) => [`kc_example_${i}`, JSON.stringify(e)])),
+    answer: kcExtractionAnswer,
+  });
+}
 
 // 2. KC quality filter (a smaller model drops vague, wrong or over-detailed KCs).
 export const kcFilterAnswer = z.object({
@@ -74,8 +140,10 @@ export const synonymCheck = defineTemplate({
   answer: synonymCheckAnswer,
 });
 
-// 4. Problem synthesis from a KC combination; the relation type informs the instruction. No seed examples.
-export const RELATION_HINTS: Record<string, string> = {
+// 4. Problem synthesis from a KC combination; the relation type informs the instruction. No seed
+// examples. One template per relation: each one's version covers its own hint only, so adding a
+// relation (and its hint) leaves the prompts of the other relations, and their cached answers, as they were.
+export const RELATION_HINTS: Record<Relation, string> = {
   '1-hop': 'These concepts often appear together; combine them in a fresh, non-routine way.',
   '2-hop': 'These concepts are linked through a shared concept; build a bridge that makes both essential.',
   '3-hop': 'These concepts are distant; find a natural setting where both are genuinely needed.',
@@ -84,26 +152,28 @@ export const RELATION_HINTS: Record<string, string> = {
 };
 // At least a sentence: grammar-constrained decoding then cannot stop at a bare concept name.
 export const synthesisAnswer = z.object({ problem: z.string().trim().min(40).max(1500) });
-export const problemSynthesis = defineTemplate({
-  name: 'problem_synthesis',
-  maxTokens: 600,
-  system: 'You write new, self-contained mathematics problems.',
-  user: [
-    'Write one new problem that integrates all of these key concepts organically, so that solving it requires each of them.',
-    '{{relation_hint}}',
-    '{{kcs}}',
-    'The problem must be well posed, have a single verifiable final answer, and include every needed quantity. Do not include the solution.',
-    'Answer with a JSON object whose "problem" field holds the full problem statement.',
-  ].join('\n'),
-  vars: { kcs: 'untrusted_list', relation: 'text' },
-  extraText: RELATION_HINTS,
-  derive: (vars) => {
-    const hint = RELATION_HINTS[vars.relation as string];
-    if (!hint) throw new RangeError(`problem_synthesis: unknown relation "${vars.relation}" (expected: ${Object.keys(RELATION_HINTS).join(', ')})`);
-    return { relation_hint: hint };
-  },
-  answer: synthesisAnswer,
-});
+/** The synthesis template of one relation type, rendered with its hint. */
+export function synthesisTemplate(hint: string, d?: DomainPrompts) {
+  return defineTemplate({
+    name: 'problem_synthesis',
+    maxTokens: 600,
+    system: `You write new, self-contained ${subjectOf(d)}.`,
+    user: joinLines([
+      'Write one new problem that integrates all of these key concepts organically, so that solving it requires each of them.',
+      hint,
+      problemExamplesText(d),
+      '{{kcs}}',
+      'The problem must be well posed, ask one clear question with a single verifiable final answer, and include every needed quantity. Do not include the solution.',
+      'Answer with a JSON object whose "problem" field holds the full problem statement.',
+    ]),
+    vars: { kcs: 'untrusted_list' },
+    answer: synthesisAnswer,
+  });
+}
+type SynthesisTemplate = PromptTemplate<z.infer<typeof synthesisAnswer>>;
+function synthesisFor<R extends string>(d: DomainPrompts | undefined, hints: Record<R, string>): Record<R, SynthesisTemplate> {
+  return Object.fromEntries(Object.entries<string>(hints).map(([r, hint]) => [r, synthesisTemplate(hint, d)])) as Record<R, SynthesisTemplate>;
+}
 
 // 5. Difficulty rating (routes the problem to the small or the large solver).
 export const difficultyAnswer = z.object({ difficulty: z.enum(['easy', 'medium', 'hard']), reason });
@@ -121,25 +191,49 @@ export const difficultyRating = defineTemplate({
   answer: difficultyAnswer,
 });
 
-// 6. Solution: step by step, final answer in \boxed{}.
+// 6. Solution: step by step, final answer in \boxed{} (or the domain's format).
+// A final answer is short and has at least one letter or digit: a grammar then cannot end it at "" or ".".
+const finalAnswer = z.string().trim().min(1).max(200).regex(/^[^\n]*[A-Za-z0-9][^\n]*$/, 'a final answer holds a number or an expression');
 export const solutionAnswer = z.object({
   // The answer's own field is the source of truth; a solution that forgot \boxed{} gets it added by
   // withBoxedAnswer (a re-ask for a missing decoration wastes a call and rarely helps a small model).
   solution: z.string().trim().min(1).max(4000),
-  final_answer: z.string().trim().min(1).max(200),
+  final_answer: finalAnswer,
 });
-export const solution = defineTemplate({
-  name: 'solution',
-  maxTokens: 1200,
-  system: 'You solve mathematics problems carefully.',
-  user: [
-    'Solve this problem step by step, then state the final answer inside \\boxed{}.',
-    '{{problem}}',
-    'Answer with a JSON object: "solution" (the worked steps, ending with the answer in \\boxed{}) and "final_answer" (the answer alone).',
-  ].join('\n'),
-  vars: { problem: 'untrusted' },
-  answer: solutionAnswer,
-});
+const BOXED_INSTRUCTION = 'state the final answer inside \\boxed{}';
+function solutionFor(d?: DomainPrompts) {
+  return defineTemplate({
+    name: 'solution',
+    maxTokens: 1200,
+    system: `You solve ${subjectOf(d)} carefully.`,
+    user: [
+      `Solve this problem step by step, then ${d?.answer_instruction ?? BOXED_INSTRUCTION}.`,
+      '{{problem}}',
+      'Answer with a JSON object: "solution" (the worked steps, ending with the final answer) and "final_answer" (the answer alone: a number or an expression, no words).',
+    ].join('\n'),
+    vars: { problem: 'untrusted' },
+    answer: solutionAnswer,
+  });
+}
+
+// 6b. Self-consistency: an independent second solve, short, whose final answer must agree with the
+// candidate's. Another prompt than the solver's (answer first, brief work), so it is not the same
+// call answered from the cache, and cheaper than a full worked solution.
+export const answerCheckAnswer = z.object({ work: z.string().trim().max(1500), final_answer: finalAnswer });
+function answerCheckFor(d?: DomainPrompts) {
+  return defineTemplate({
+    name: 'answer_check',
+    maxTokens: 500,
+    system: `You solve ${subjectOf(d)} independently and check answers.`,
+    user: [
+      'Solve this problem on your own. Keep the work brief.',
+      '{{problem}}',
+      'Answer with a JSON object: "work" (brief working) and "final_answer" (the answer alone: a number or an expression, no words).',
+    ].join('\n'),
+    vars: { problem: 'untrusted' },
+    answer: answerCheckAnswer,
+  });
+}
 
 // 7. Problem judgement for logical and presentational completeness. The paper's 0-1 score is asked as
 // an integer from 0 to 10 and divided by 10 (problemScoreOf): JSON-schema grammars (llama.cpp) enforce
@@ -186,20 +280,45 @@ export function withBoxedAnswer(answer: { solution: string; final_answer: string
   return /\\boxed\{/.test(answer.solution) ? answer.solution : `${answer.solution}\n\nFinal answer: \\boxed{${answer.final_answer}}`;
 }
 
-export const PROMPTS = {
-  kc_extraction: kcExtraction,
-  kc_filter: kcFilter,
-  synonym_check: synonymCheck,
-  problem_synthesis: problemSynthesis,
-  difficulty_rating: difficultyRating,
-  solution,
-  problem_judgement: problemJudgement,
-  solution_judgement: solutionJudgement,
-} as const;
+/**
+ * Every prompt of the method, for one domain (or the plain ones). `hints` exists for the test that
+ * adding a relation leaves the other relations' synthesis versions unchanged.
+ */
+export function buildPromptSet<R extends string = Relation>(domain?: DomainPrompts, hints: Record<R, string> = RELATION_HINTS as Record<R, string>) {
+  const pool = domain?.kc_examples ?? [];
+  return {
+    /** The variables of one KC extraction: the seed's problem and solution, plus its nearest few-shot examples. */
+    kcExtractionVars: (problem: string, solution: string): Record<string, string> =>
+      pool.length > 0 ? { problem, solution, examples: kcExamplesBlock(pickKcExamples(pool, problem)) } : { problem, solution },
+    kc_extraction: kcExtractionFor(domain),
+    kc_filter: kcFilter,
+    synonym_check: synonymCheck,
+    problem_synthesis: synthesisFor(domain, hints),
+    difficulty_rating: difficultyRating,
+    solution: solutionFor(domain),
+    answer_check: answerCheckFor(domain),
+    problem_judgement: problemJudgement,
+    solution_judgement: solutionJudgement,
+  } as const;
+}
+export type PromptSet = ReturnType<typeof buildPromptSet<Relation>>;
 
-export type PromptName = keyof typeof PROMPTS;
+/** The plain prompts (no domain pack). */
+export const PROMPTS: PromptSet = buildPromptSet();
+export const kcExtraction = PROMPTS.kc_extraction;
+export const problemSynthesis = PROMPTS.problem_synthesis;
+export const solution = PROMPTS.solution;
+export const answerCheck = PROMPTS.answer_check;
 
-/** name -> version, for lineage records and cache keys. */
-export function promptVersions(): Record<PromptName, string> {
-  return Object.fromEntries(Object.entries(PROMPTS).map(([k, t]) => [k, t.version])) as Record<PromptName, string>;
+export type PromptName = keyof PromptSet;
+
+/** name -> version (synthesis: one per relation, `problem_synthesis:<relation>`), for lineage records and cache keys. */
+export function promptVersions(set: PromptSet = PROMPTS): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, t] of Object.entries(set)) {
+    if (typeof t === 'function') continue;
+    if ('version' in t) out[name] = t.version as string;
+    else for (const [rel, tr] of Object.entries(t as Record<string, PromptTemplate<unknown>>)) out[`${name}:${rel}`] = tr.version;
+  }
+  return out;
 }

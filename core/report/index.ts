@@ -154,3 +154,72 @@ export function contaminationTable(rates: ContaminationRates): Record<string, Re
   const row = (r: ContaminationRates['overall']) => ({ ...Object.fromEntries(Object.entries(r.byN).map(([n, v]) => [n, v])), any: r.any });
   return { all: row(rates.overall), ...Object.fromEntries(Object.entries(rates.bySource).map(([source, r]) => [source, row(r)])) };
 }
+
+/**
+ * One group of verdicts as both sources can give it: `grip run` from its verdicts, ClickHouse from
+ * deploy/clickhouse/analytics/answer_checks.sql. `verified`: the independent second solve (LLM
+ * step `verify`) ran for these verdicts.
+ */
+export interface CheckRow {
+  relation: string;
+  hop: number;
+  reason: string;
+  verified: boolean;
+  count: number;
+  calls_saved: number;
+}
+
+export interface AgreementRow {
+  relation: string;
+  hop: number;
+  /** Candidates whose answer was checked by a second solve. */
+  checked: number;
+  agreed: number;
+  agreement_rate: number | null;
+}
+
+export interface AnswerCheckFigures {
+  /** Pairs each quality gate rejected (every gate listed, 0 when it rejected none). */
+  rejected_by_gate: Record<string, number>;
+  /** Judge calls not made because a gate or the self-consistency check rejected the pair first. */
+  judge_calls_saved_by_checks: number;
+  self_consistency: { checked: number; agreed: number; agreement_rate: number | null; by_relation: AgreementRow[] };
+}
+
+/** Rejections per gate and the self-consistency agreement rate, overall and per relation type and hop. */
+export function answerCheckFigures(rows: Iterable<CheckRow>, gateNames: readonly string[], selfConsistencyReason: string): AnswerCheckFigures {
+  const byGate: Record<string, number> = Object.fromEntries(gateNames.map((g) => [g, 0]));
+  let saved = 0;
+  const groups = new Map<string, AgreementRow>();
+  for (const r of rows) {
+    const isGate = r.reason.startsWith('gate:');
+    if (isGate) byGate[r.reason.slice(5)] = (byGate[r.reason.slice(5)] ?? 0) + r.count;
+    if (isGate || r.reason === selfConsistencyReason) saved += r.calls_saved;
+    if (!r.verified) continue;
+    const key = `${r.relation}\u0000${r.hop}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { relation: r.relation, hop: r.hop, checked: 0, agreed: 0, agreement_rate: null }));
+    g.checked += r.count;
+    if (r.reason !== selfConsistencyReason) g.agreed += r.count;
+  }
+  const byRelation = [...groups.values()]
+    .sort((a, b) => a.hop - b.hop || a.relation.localeCompare(b.relation))
+    .map((g) => ({ ...g, agreement_rate: g.checked === 0 ? null : g.agreed / g.checked }));
+  const checked = byRelation.reduce((s, g) => s + g.checked, 0);
+  const agreed = byRelation.reduce((s, g) => s + g.agreed, 0);
+  return { rejected_by_gate: byGate, judge_calls_saved_by_checks: saved, self_consistency: { checked, agreed, agreement_rate: checked === 0 ? null : agreed / checked, by_relation: byRelation } };
+}
+
+const pctOf = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+
+/** The quality-gate and self-consistency lines of both reports (grip run's report.md, grip report --from clickhouse). */
+export function answerCheckLines(f: AnswerCheckFigures): string[] {
+  const gates = Object.entries(f.rejected_by_gate);
+  const sc = f.self_consistency;
+  return [
+    `Quality gates, pairs rejected before judging: ${gates.map(([g, n]) => `${g} ${n}`).join(', ') || 'none'} (total ${gates.reduce((s, [, n]) => s + n, 0)}).`,
+    `Judge calls saved by the gates and the self-consistency check: ${f.judge_calls_saved_by_checks}.`,
+    `Self-consistency (an independent second solve must agree): ${sc.agreed} of ${sc.checked} agreed (${pctOf(sc.agreement_rate)})` +
+      (sc.by_relation.length > 0 ? `; per relation and hop: ${sc.by_relation.map((r) => `${r.relation} hop ${r.hop} ${r.agreed}/${r.checked} (${pctOf(r.agreement_rate)})`).join(', ')}.` : '.'),
+  ];
+}

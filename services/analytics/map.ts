@@ -4,7 +4,9 @@
  * similarities) the math is core/report's, so each figure has one definition shared with the
  * `grip run` report; the keys and shapes match RunReport's where RunReport has them.
  */
-import { gini, quantiles, type AcceptanceRow, type KcCoverage, type Quantiles } from '../../core/report/index.ts';
+import { GATE_NAMES } from '../../core/gates/index.ts';
+import { answerCheckFigures, gini, quantiles, type AcceptanceRow, type AnswerCheckFigures, type KcCoverage, type Quantiles } from '../../core/report/index.ts';
+import { SELF_CONSISTENCY_REASON } from '../judge/handler.ts';
 
 /** The paper's figures, drawn as reference lines by the dashboard and printed beside ours. */
 export const PAPER = {
@@ -184,4 +186,13 @@ export function bucketSecondsFor(spanSeconds: number): number {
   const nice = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400];
   for (const b of nice) if (spanSeconds / b <= 120) return b;
   return nice[nice.length - 1]!;
+}
+
+/** answer_checks.sql rows -> rejections per gate and self-consistency agreement (core/report). */
+export function answerCheckFiguresFrom(rows: Row[]): AnswerCheckFigures {
+  return answerCheckFigures(
+    rows.map((r) => ({ relation: String(r.relation), hop: count(r.hop), reason: String(r.reason), verified: count(r.verified) === 1, count: count(r.n), calls_saved: count(r.saved) })),
+    GATE_NAMES,
+    SELF_CONSISTENCY_REASON,
+  );
 }

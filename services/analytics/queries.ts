@@ -21,6 +21,7 @@ export const QUERY_NAMES = [
   'novelty_overall',
   'novelty_over_time',
   'acceptance_by_relation',
+  'answer_checks',
   'kc_coverage',
   'seed_similarity',
   'contamination_judge',

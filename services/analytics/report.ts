@@ -20,12 +20,13 @@
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createNgramIndex, type BenchmarkRecord, type NgramIndex } from '../../core/decontam/index.ts';
-import { contaminationTable, type AcceptanceRow, type KcCoverage, type Quantiles } from '../../core/report/index.ts';
+import { contaminationTable, type AcceptanceRow, type AnswerCheckFigures, type KcCoverage, type Quantiles } from '../../core/report/index.ts';
 import { defaultBenchmarks, loadDecontamination, type BenchmarkSpec } from '../runtime/benchmarks.ts';
 import type { GripConfig } from '../runtime/config.ts';
 import { EmbeddingsClient } from '../runtime/embeddings.ts';
 import {
   acceptanceRows,
+  answerCheckFiguresFrom,
   bucketSecondsFor,
   combinationsFigures,
   contaminationJudge,
@@ -63,6 +64,8 @@ export interface ClickHouseReport {
   accepted: number;
   acceptance_rate: number | null;
   acceptance_by_relation: AcceptanceRow[];
+  /** Quality gates (pairs rejected per gate) and the self-consistency agreement rate, per relation and hop. */
+  answer_checks: AnswerCheckFigures;
   kc_coverage: KcCoverage;
   /** Lorenz curve of per-KC usage in accepted data, [share of KCs, share of uses]. */
   kc_usage_lorenz: Array<[number, number]>;
@@ -169,8 +172,12 @@ export function createAnalytics(config: GripConfig, opts: AnalyticsOptions = {})
   function benchmarkIndex() {
     index ??= (async () => {
       if (opts.benchmarks) return { index: createNgramIndex(opts.benchmarks) };
-      const { index: built, skipped } = await loadDecontamination({ benchmarks: opts.benchmarkSpecs ?? defaultBenchmarks(), defaultBenchmarks: true }, () => undefined);
-      return { index: built, warning: skipped.length ? `decontamination sets not found, skipped: ${skipped.join(', ')}` : undefined };
+      try {
+        return { index: await loadDecontamination({ benchmarks: opts.benchmarkSpecs ?? defaultBenchmarks() }) };
+      } catch (error) {
+        // The report still has every other figure; contamination says why it is missing.
+        return { index: null, warning: `decontamination sets could not be read: ${(error as Error).message}` };
+      }
     })();
     return index;
   }
@@ -220,7 +227,7 @@ export function createAnalytics(config: GripConfig, opts: AnalyticsOptions = {})
     const spanSeconds = Math.max(0, (num(span?.last_at) ?? 0) - (num(span?.first_at) ?? 0));
     const bucketSeconds = bucketSecondsFor(spanSeconds);
     const p = { judgeConfig };
-    const [novelty, noveltySeries, acceptance, kc, judgeContamination, throughput, cost, dlq] = await Promise.all([
+    const [novelty, noveltySeries, acceptance, kc, judgeContamination, throughput, cost, dlq, checks] = await Promise.all([
       rows('novelty_overall'),
       rows('novelty_over_time', { bucketSeconds }),
       rows('acceptance_by_relation', p),
@@ -229,6 +236,7 @@ export function createAnalytics(config: GripConfig, opts: AnalyticsOptions = {})
       rows('throughput', { ...p, bucketSeconds }),
       rows('cost', p),
       rows('dlq_by_stage'),
+      rows('answer_checks', p),
     ]);
     const sim = await similarity(judgeConfig, warnings);
     const contaminationFigures = await contamination(judgeConfig, warnings);
@@ -254,6 +262,7 @@ export function createAnalytics(config: GripConfig, opts: AnalyticsOptions = {})
       accepted,
       acceptance_rate: verdicts === 0 ? null : accepted / verdicts,
       acceptance_by_relation: byRelation,
+      answer_checks: answerCheckFiguresFrom(checks),
       kc_coverage: kcFigures,
       kc_usage_lorenz: lorenz,
       seed_similarity: sim.seed_similarity,

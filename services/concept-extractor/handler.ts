@@ -5,7 +5,7 @@
  * 0.70-0.90 band.
  */
 import { implausibleKcName, type KcRegistry, type SynonymCheck } from '../../core/concepts/index.ts';
-import { kcExtraction, kcFilter, synonymCheck } from '../../core/prompts/index.ts';
+import { kcFilter, PROMPTS, synonymCheck, type PromptSet } from '../../core/prompts/index.ts';
 import type { LineageStep, Seed, SeedConcepts } from '../../schemas/generated/types.ts';
 import { dlqOnModelFailure, idFromInputs, ok, tracedCall, withLineage, type HandlerResult, type PlannedCall } from '../runtime/handler.ts';
 import type { LlmClient } from '../runtime/llm.ts';
@@ -15,6 +15,8 @@ export interface ConceptExtractorDeps {
   /** Only merging is needed; a runner may wrap it (e.g. to merge in seed order). */
   registry: Pick<KcRegistry, 'addMany'>;
   now: () => number;
+  /** The domain's prompts (settings.domain); default: the plain ones. */
+  prompts?: PromptSet;
 }
 
 /** The registry's synonym check, asked through the `synonym` stage's model. */
@@ -38,18 +40,15 @@ function distinctNames(names: string[]): string[] {
   });
 }
 
-/** The calls an extraction may make (the synonym check through the registry). */
-const EXTRACT_CALLS: PlannedCall[] = [
-  ['extract', kcExtraction],
-  ['filter', kcFilter],
-  ['synonym', synonymCheck],
-];
-
 /** A seed's concepts id: the seed and the settings of every call an extraction may make (idFromInputs). */
-export function conceptsId(seed: Pick<Seed, 'seed_id'>, llm: Pick<LlmClient, 'callSettings'>): string {
-  return idFromInputs('concepts', { seed: seed.seed_id }, llm, EXTRACT_CALLS);
+export function conceptsId(seed: Pick<Seed, 'seed_id'>, llm: Pick<LlmClient, 'callSettings'>, prompts: PromptSet = PROMPTS): string {
+  const plan: PlannedCall[] = [
+    ['extract', prompts.kc_extraction],
+    ['filter', kcFilter],
+    ['synonym', synonymCheck],
+  ];
+  return idFromInputs('concepts', { seed: seed.seed_id }, llm, plan);
 }
-
 
 /** What the concurrent half of extraction found: names kept and dropped, and its model calls. */
 export interface ExtractedNames {
@@ -62,10 +61,11 @@ export interface ExtractedNames {
  * The concurrent half: the extract and filter calls. Independent of the registry, so any number run
  * at once; their merging (`mergeConcepts`) is the order-sensitive half.
  */
-export async function extractNames(seed: Seed, deps: Pick<ConceptExtractorDeps, 'llm'>): Promise<HandlerResult<ExtractedNames>> {
+export async function extractNames(seed: Seed, deps: Pick<ConceptExtractorDeps, 'llm' | 'prompts'>): Promise<HandlerResult<ExtractedNames>> {
   return dlqOnModelFailure(async () => {
     const { value, steps } = await withLineage(async () => {
-      const extracted = await tracedCall(deps.llm, 'extract', kcExtraction, { problem: seed.problem, solution: seed.solution });
+      const prompts = deps.prompts ?? PROMPTS;
+      const extracted = await tracedCall(deps.llm, 'extract', prompts.kc_extraction, prompts.kcExtractionVars(seed.problem, seed.solution));
       const dropped: SeedConcepts['dropped'] = [];
       const names = distinctNames(extracted.value.kcs).filter((name) => {
         const reason = implausibleKcName(name);
@@ -93,7 +93,7 @@ export async function extractNames(seed: Seed, deps: Pick<ConceptExtractorDeps, 
  * in the band) and makes the seed's concepts message. Runners call it in input order: the first
  * name of a concept founds its cluster.
  */
-export async function mergeConcepts(seed: Seed, names: ExtractedNames, deps: Pick<ConceptExtractorDeps, 'llm' | 'registry' | 'now'>): Promise<HandlerResult<SeedConcepts>> {
+export async function mergeConcepts(seed: Seed, names: ExtractedNames, deps: Pick<ConceptExtractorDeps, 'llm' | 'registry' | 'now' | 'prompts'>): Promise<HandlerResult<SeedConcepts>> {
   return dlqOnModelFailure(async () => {
     const { value: merged, steps: synonymSteps } = await withLineage(async () => (names.kept.length > 0 ? deps.registry.addMany(names.kept.map((name) => ({ name }))) : []));
     // Two names of one seed can merge into one KC: keep each KC once, first name wins.
@@ -105,7 +105,7 @@ export async function mergeConcepts(seed: Seed, names: ExtractedNames, deps: Pic
       kcs.push({ kc_id: m.id, name: m.representative, raw_name: names.kept[i], outcome: m.outcome, similarity: m.outcome === 'new' ? 1 : (m.similarity ?? 1) });
     });
     return ok<SeedConcepts>({
-      concepts_id: conceptsId(seed, deps.llm),
+      concepts_id: conceptsId(seed, deps.llm, deps.prompts),
       seed_id: seed.seed_id,
       kcs,
       dropped: names.dropped,

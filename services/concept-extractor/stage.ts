@@ -52,9 +52,9 @@ export const conceptExtractor = declareStage<Seed, ExtractedNames, SeedConcepts>
         // Seeds written by seed-ingest were checked there; a producer of its own may skip that.
         const check = validateSeed({ problem: seed.problem, solution: seed.solution });
         if (!check.ok) return dlq(check.reason, check.message);
-        return extractNames(seed, { llm });
+        return extractNames(seed, { llm, prompts: settings.domainPack.prompts });
       },
-      ordered: (names, seed) => mergeConcepts(seed, names, { llm, registry: shared, now: ctx.now }),
+      ordered: (names, seed) => mergeConcepts(seed, names, { llm, registry: shared, now: ctx.now, prompts: settings.domainPack.prompts }),
       // A registry that stopped following the log would hand out stale ids: that is a crash.
       following: shared.following,
       stop: async () => {

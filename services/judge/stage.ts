@@ -20,7 +20,7 @@ import { loadDecontamination } from '../runtime/benchmarks.ts';
 import { createDeduper } from '../../core/dedup/index.ts';
 import { ok } from '../runtime/handler.ts';
 import { declareStage, readState } from '../runtime/stage.ts';
-import { commitVerdict, JUDGE_STAGES, judgeCandidate, judgeConfigVersion, judgeModelsFrom, judgeSettingsFrom } from './handler.ts';
+import { commitVerdict, JUDGE_STAGES, VERIFY_STAGE, judgeCandidate, judgeConfigVersion, judgeModelsFrom, judgeSettingsFrom } from './handler.ts';
 
 export const judge = declareStage<Candidate, Verdict, Verdict>({
   name: 'judge',
@@ -28,7 +28,7 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
   input: 'grip.candidates',
   output: 'grip.verdicts',
   stateLogs: ['grip.seeds', 'grip.verdicts'],
-  llmSteps: JUDGE_STAGES,
+  llmSteps: [VERIFY_STAGE, ...JUDGE_STAGES],
   port: 9405,
   scaling: 'one',
   consumer: (settings) => ({ concurrency: settings.concurrency * 2, maxBatchRecords: Math.max(4, settings.concurrency), maxInFlightBatches: 8 }),
@@ -37,8 +37,10 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
     const llm = ctx.llm();
     const judgeSettings = judgeSettingsFrom(settings);
     const judgeModels = judgeModelsFrom(settings);
-    const { index: decontam } = await loadDecontamination(settings, (message) => ctx.log('warn', message));
-    const version = judgeConfigVersion(judgeSettings, judgeModels, decontam);
+    const prompts = settings.domainPack.prompts;
+    // A set named in the settings (or a shipped default) that cannot be read stops the service.
+    const decontam = await loadDecontamination(settings);
+    const version = judgeConfigVersion(judgeSettings, judgeModels, decontam, prompts);
     const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
 
     const seeds = await readState<Seed>(ctx, 'grip.seeds', 'judge-seeds', (seed) => deduper.addReference(seed.seed_id, seed.problem), true);
@@ -56,7 +58,7 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
       handle: async (candidate) => {
         const previous = earlier.get(candidate.candidate_id);
         if (previous) return ok(previous);
-        return judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper, judgeModels, now: ctx.now });
+        return judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper, judgeModels, now: ctx.now, prompts });
       },
       ordered: async (verdict, candidate) => {
         // A copy of this candidate settled while this one was judged: its verdict stands.

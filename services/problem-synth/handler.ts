@@ -3,40 +3,48 @@
  * that integrates the KCs, a rater assigns its difficulty, and the solver for that difficulty
  * (a larger model for hard problems) solves it.
  */
-import { difficultyRating, problemSynthesis, solution, withBoxedAnswer } from '../../core/prompts/index.ts';
+import type { Relation } from '../../core/combos/index.ts';
+import { PROMPTS, withBoxedAnswer, type PromptSet } from '../../core/prompts/index.ts';
 import type { Candidate, Combination } from '../../schemas/generated/types.ts';
-import { dlqOnModelFailure, idFromInputs, ok, tracedCall, withLineage, type HandlerResult, type PlannedCall } from '../runtime/handler.ts';
+import { dlq, dlqOnModelFailure, idFromInputs, ok, tracedCall, withLineage, type HandlerResult, type PlannedCall } from '../runtime/handler.ts';
 import type { LlmClient } from '../runtime/llm.ts';
 
 export interface ProblemSynthDeps {
   llm: LlmClient;
   now: () => number;
+  /** The domain's prompts (settings.domain); default: the plain ones. */
+  prompts?: PromptSet;
 }
 
-/** The calls a candidate may make: both solvers, since which one runs depends on an answer. */
-const SYNTH_CALLS: PlannedCall[] = [
-  ['synthesize', problemSynthesis],
-  ['difficulty', difficultyRating],
-  ['solve', solution],
-  ['solve_hard', solution],
-];
-
-/** A candidate's id: its combination and the settings of every call it may make (idFromInputs). */
-export function candidateId(combo: Pick<Combination, 'combo_id'>, llm: Pick<LlmClient, 'callSettings'>): string {
-  return idFromInputs('candidate', { combo: combo.combo_id }, llm, SYNTH_CALLS);
+/**
+ * A candidate's id: its combination and the settings of every call it may make (idFromInputs): the
+ * relation's synthesis prompt, the rater, and both solvers, since which one runs depends on an answer.
+ */
+export function candidateId(combo: Pick<Combination, 'combo_id' | 'relation'>, llm: Pick<LlmClient, 'callSettings'>, prompts: PromptSet = PROMPTS): string {
+  const plan: PlannedCall[] = [
+    ['synthesize', prompts.problem_synthesis[combo.relation as Relation]],
+    ['difficulty', prompts.difficulty_rating],
+    ['solve', prompts.solution],
+    ['solve_hard', prompts.solution],
+  ];
+  return idFromInputs('candidate', { combo: combo.combo_id }, llm, plan);
 }
 
 export async function synthesizeProblem(combo: Combination, deps: ProblemSynthDeps): Promise<HandlerResult<Candidate>> {
   return dlqOnModelFailure(async () => {
+    const prompts = deps.prompts ?? PROMPTS;
+    const synthesis = prompts.problem_synthesis[combo.relation as Relation];
+    // A combination of a relation this version has no prompt for is bad input, not a crash.
+    if (!synthesis) return dlq('unknown_relation', `unknown relation "${combo.relation}" (expected: ${Object.keys(prompts.problem_synthesis).join(', ')})`);
     const { value, steps } = await withLineage(async () => {
-      const problem = (await tracedCall(deps.llm, 'synthesize', problemSynthesis, { kcs: combo.kc_names, relation: combo.relation })).value.problem;
-      const difficulty = (await tracedCall(deps.llm, 'difficulty', difficultyRating, { problem })).value.difficulty;
+      const problem = (await tracedCall(deps.llm, 'synthesize', synthesis, { kcs: combo.kc_names })).value.problem;
+      const difficulty = (await tracedCall(deps.llm, 'difficulty', prompts.difficulty_rating, { problem })).value.difficulty;
       const solverStage = difficulty === 'hard' ? 'solve_hard' : 'solve';
-      const solved = (await tracedCall(deps.llm, solverStage, solution, { problem })).value;
+      const solved = (await tracedCall(deps.llm, solverStage, prompts.solution, { problem })).value;
       return { problem, difficulty, solved };
     });
     return ok<Candidate>({
-      candidate_id: candidateId(combo, deps.llm),
+      candidate_id: candidateId(combo, deps.llm, prompts),
       combo_id: combo.combo_id,
       relation: combo.relation,
       hop: combo.hop,

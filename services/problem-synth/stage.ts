@@ -18,6 +18,6 @@ export const problemSynth = declareStage<Combination, Candidate, Candidate>({
   consumer: (settings) => ({ concurrency: settings.concurrency * 2, maxBatchRecords: Math.max(4, settings.concurrency), maxInFlightBatches: 8 }),
   async setup(ctx) {
     const llm = ctx.llm();
-    return { handle: (combo) => synthesizeProblem(combo, { llm, now: ctx.now }) };
+    return { handle: (combo) => synthesizeProblem(combo, { llm, now: ctx.now, prompts: ctx.settings.domainPack.prompts }) };
   },
 });

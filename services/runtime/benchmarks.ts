@@ -1,12 +1,12 @@
 /**
- * I/O edge of decontamination: reads benchmark JSONL files into BenchmarkRecords for core/decontam.
+ * I/O edge of decontamination: reads benchmark JSONL files (plain or gzip) into BenchmarkRecords for core/decontam.
  * Errors name the file and the 1-based line, and for a missing field the fields the record does have.
  */
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { createNgramIndex, type BenchmarkRecord, type NgramIndex } from '../../core/decontam/index.ts';
 import { REPO_ROOT } from './config.ts';
+import { readTextBytes, textLines } from './text-files.ts';
 
 export interface BenchmarkSpec {
   source: string;
@@ -25,14 +25,14 @@ export class BenchmarkFileError extends Error {
   }
 }
 
-/** The shared data root, ../shared/data next to the repository. */
-export const SHARED_DATA_DIR = path.join(REPO_ROOT, '..', 'shared', 'data');
+/** The benchmark sets shipped inside the repository (data/README.md: sources, licences, sha256). */
+export const BENCHMARKS_DIR = path.join(REPO_ROOT, 'data', 'benchmarks');
 
-export function defaultBenchmarks(dataDir: string = SHARED_DATA_DIR): BenchmarkSpec[] {
+export function defaultBenchmarks(dataDir: string = BENCHMARKS_DIR): BenchmarkSpec[] {
   return [
-    { source: 'math', file: path.join(dataDir, 'math', 'test.jsonl'), textField: 'problem', idsFile: path.join(dataDir, 'math', 'test.files.txt') },
-    { source: 'math500', file: path.join(dataDir, 'math500', 'test.jsonl'), textField: 'problem', idField: 'unique_id' },
-    { source: 'gsm8k', file: path.join(dataDir, 'gsm8k', 'test.jsonl'), textField: 'question' },
+    { source: 'math', file: path.join(dataDir, 'math', 'test.jsonl.gz'), textField: 'problem', idsFile: path.join(dataDir, 'math', 'test.files.txt.gz') },
+    { source: 'math500', file: path.join(dataDir, 'math500', 'test.jsonl.gz'), textField: 'problem', idField: 'unique_id' },
+    { source: 'gsm8k', file: path.join(dataDir, 'gsm8k', 'test.jsonl.gz'), textField: 'question' },
   ];
 }
 
@@ -44,9 +44,9 @@ export async function loadBenchmarkRecords(
 ): Promise<BenchmarkRecord[]> {
   if (!opts?.textField || !opts.source) throw new BenchmarkFileError(`${file}: textField and source are required`);
   if (!existsSync(file)) throw new BenchmarkFileError(`${file}: benchmark file not found`);
-  const sidecar = opts.idsFile && existsSync(opts.idsFile) ? readFileSync(opts.idsFile, 'utf8').split('\n') : null;
+  const sidecar = opts.idsFile && existsSync(opts.idsFile) ? readTextBytes(opts.idsFile).toString('utf8').split('\n') : null;
   const records: BenchmarkRecord[] = [];
-  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  const lines = textLines(file);
   let lineNo = 0;
   for await (const line of lines) {
     lineNo++;
@@ -88,30 +88,19 @@ export async function loadBenchmarks(specs: readonly BenchmarkSpec[] = DEFAULT_B
   return all;
 }
 
-export interface Decontamination {
-  /** The n-gram index over every set that was loaded; null when none was. */
-  index: NgramIndex | null;
-  /** Sets that were skipped, as "source (file)". */
-  skipped: string[];
-}
-
 /**
  * The decontamination index every consumer of the benchmark sets builds the same way (the judge
- * stage, `grip run`'s report, `grip report --from clickhouse`): the sets of the settings; a missing
- * built-in default set is skipped with a warning, a set the user named must load.
+ * stage, `grip run`'s report, `grip report --from clickhouse`): every set of the settings must load
+ * (a set that cannot be read is an error naming the file); null when no set is configured. Built
+ * once per settings object: in `grip run` the judge stage and the report share it.
  */
-export function loadDecontamination(settings: { benchmarks: readonly BenchmarkSpec[]; defaultBenchmarks: boolean }, warn: (message: string) => void): Promise<Decontamination> {
-  // Built once per settings object: in `grip run` the judge stage and the report share it.
+export function loadDecontamination(settings: { benchmarks: readonly BenchmarkSpec[] }): Promise<NgramIndex | null> {
   let loading = decontaminationBySettings.get(settings);
-  if (!loading) decontaminationBySettings.set(settings, (loading = buildDecontamination(settings, warn)));
+  if (!loading) {
+    loading = settings.benchmarks.length > 0 ? loadBenchmarks(settings.benchmarks).then(createNgramIndex) : Promise.resolve(null);
+    decontaminationBySettings.set(settings, loading);
+  }
   return loading;
 }
 
-const decontaminationBySettings = new WeakMap<object, Promise<Decontamination>>();
-
-async function buildDecontamination(settings: { benchmarks: readonly BenchmarkSpec[]; defaultBenchmarks: boolean }, warn: (message: string) => void): Promise<Decontamination> {
-  const missing = settings.defaultBenchmarks ? settings.benchmarks.filter((b) => !existsSync(b.file)) : [];
-  for (const b of missing) warn(`decontamination set ${b.source} not found at ${b.file}; skipped`);
-  const present = settings.benchmarks.filter((b) => !missing.includes(b));
-  return { index: present.length > 0 ? createNgramIndex(await loadBenchmarks(present)) : null, skipped: missing.map((b) => `${b.source} (${b.file})`) };
-}
+const decontaminationBySettings = new WeakMap<object, Promise<NgramIndex | null>>();

@@ -8,7 +8,8 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { RELATIONS } from '../../core/combos/index.ts';
 import { DEFAULTS, llmEndpointOf, type GripConfig, type LlmEndpoint } from './config.ts';
-import { defaultBenchmarks, type BenchmarkSpec } from './benchmarks.ts';
+import type { BenchmarkSpec } from './benchmarks.ts';
+import { DEFAULT_DOMAIN, gateThresholdsSchema, loadDomain, type DomainPack } from './domains.ts';
 
 const endpoint = z.strictObject({
   base_url: z.url({ protocol: /^https?$/ }).optional(),
@@ -18,7 +19,12 @@ const endpoint = z.strictObject({
 
 const unit = z.number().min(0).max(1);
 
+/** Default of `judging.self_consistency`; why: README, "Answer checks" (measured calls per accepted pair). */
+export const SELF_CONSISTENCY_DEFAULT = true;
+
 export const runFileSchema = z.strictObject({
+  // The domain pack (a folder of domains/): prompts, answer normalizer, gate thresholds, benchmarks.
+  domain: z.string().min(1).default(DEFAULT_DOMAIN),
   seed: z.number().int().default(1),
   concurrency: z.number().int().min(1).max(256).default(4),
   combinations: z.number().int().min(0).default(10),
@@ -45,8 +51,12 @@ export const runFileSchema = z.strictObject({
       weights: z.strictObject({ judge_1: z.number().min(0), judge_2: z.number().min(0), judge_3: z.number().min(0) }).default({ judge_1: 0.4, judge_2: 0.35, judge_3: 0.25 }),
       order: z.enum(['given', 'weight_desc']).default('weight_desc'),
       early_exit: z.boolean().default(true),
+      // An independent second solve (LLM step `verify`) must agree with the final answer before the judges.
+      self_consistency: z.boolean().default(SELF_CONSISTENCY_DEFAULT),
     })
-    .default({ threshold: 0.85, weights: { judge_1: 0.4, judge_2: 0.35, judge_3: 0.25 }, order: 'weight_desc', early_exit: true }),
+    .default({ threshold: 0.85, weights: { judge_1: 0.4, judge_2: 0.35, judge_3: 0.25 }, order: 'weight_desc', early_exit: true, self_consistency: SELF_CONSISTENCY_DEFAULT }),
+  // Quality gates before judging; thresholds default to the domain pack's (domains/<name>/domain.yaml).
+  gates: gateThresholdsSchema.partial().extend({ enabled: z.boolean().default(true) }).strict().default({ enabled: true }),
   decontamination: z
     .strictObject({
       reject_at_words: z.number().int().min(1).default(13),
@@ -90,13 +100,16 @@ export const KC_MERGE_DEFAULTS: Record<string, { same: number; synonym: number }
 };
 const PAPER_KC_MERGE = { same: 0.9, synonym: 0.7 };
 
-export interface RunSettings extends Omit<RunFile, 'kc_merge'> {
+export interface RunSettings extends Omit<RunFile, 'kc_merge' | 'gates'> {
   kc_merge: { same: number; synonym: number; max_synonym_checks: number; search: 'exact' | 'simhash' };
+  /** The domain's thresholds with the settings file's on top. */
+  gates: z.infer<typeof gateThresholdsSchema> & { enabled: boolean };
+  domainPack: DomainPack;
   /** Endpoint of every LLM step the stages declare. */
   endpoints: Record<string, LlmEndpoint>;
   embeddingsEndpoint: LlmEndpoint;
   benchmarks: BenchmarkSpec[];
-  /** The benchmark sets are the built-in defaults (a missing default file is skipped with a warning). */
+  /** The benchmark sets are the domain's defaults (shipped in data/benchmarks); none configured: `sets: []`. */
   defaultBenchmarks: boolean;
 }
 
@@ -142,6 +155,7 @@ export function readRunFile(file: string): RunFile {
 }
 
 export interface RunFlags {
+  domain?: string;
   llmBaseUrl?: string;
   llmModel?: string;
   seed?: number;
@@ -170,9 +184,11 @@ export function resolveRunSettings(file: RunFile, flags: RunFlags, config: GripC
     }),
   ) as Record<string, LlmEndpoint>;
   const embeddingsEndpoint = pick(file.embeddings, config.embeddings);
+  const domainPack = loadDomain(flags.domain ?? file.domain);
   const benchmarks = file.decontamination.sets
     ? file.decontamination.sets.map((s) => ({ source: s.source, file: s.file, textField: s.text_field, idField: s.id_field }))
-    : defaultBenchmarks();
+    : domainPack.benchmarks;
+  const { enabled, ...gateOverrides } = file.gates;
   const mergeDefaults = KC_MERGE_DEFAULTS[embeddingsEndpoint.model] ?? PAPER_KC_MERGE;
   const kcMerge = {
     same: file.kc_merge.same ?? mergeDefaults.same,
@@ -182,6 +198,9 @@ export function resolveRunSettings(file: RunFile, flags: RunFlags, config: GripC
   };
   return {
     ...file,
+    domain: domainPack.name,
+    domainPack,
+    gates: { ...domainPack.gates, ...gateOverrides, enabled },
     kc_merge: kcMerge,
     seed: flags.seed ?? file.seed,
     combinations: flags.combinations ?? file.combinations,

@@ -18,7 +18,8 @@ import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNgramIndex, type BenchmarkRecord } from '../../core/decontam/index.ts';
 import { DASHBOARD_FILE, GRAFANA_PARAMS } from '../../deploy/grafana/build-dashboard.ts';
-import { acceptanceByRelation, callsSavedByEarlyExit, kcCoverage, noveltyRate, perAccepted, quantiles } from '../../core/report/index.ts';
+import { GATE_NAMES } from '../../core/gates/index.ts';
+import { acceptanceByRelation, answerCheckFigures, callsSavedByEarlyExit, kcCoverage, noveltyRate, perAccepted, quantiles } from '../../core/report/index.ts';
 import { AnalyticsError, clickhouseReport, readQueries, renderQuery, type ClickHouseReport } from '../../services/analytics/index.ts';
 import { ClickHouseWriter } from '../../services/clickhouse-sink/index.ts';
 import { migrate } from '../../services/clickhouse-sink/migrate.ts';
@@ -139,6 +140,24 @@ describe('clickhouseReport (real ClickHouse, synthetic pipeline data)', () => {
     });
     expect(report.verdicts).toBe(newVerdicts().length);
     expect(report.accepted).toBe(acceptedNew().length);
+  });
+
+  it('quality gates and self-consistency: rejections per gate and agreement per relation and hop, equal to SQL and to core/report', async () => {
+    const expected = answerCheckFigures(
+      newVerdicts().map((v) => ({ relation: v.relation, hop: v.hop, reason: v.reason, verified: v.lineage.steps.some((s) => s.stage === 'verify'), count: 1, calls_saved: v.calls_saved })),
+      GATE_NAMES,
+      'self_consistency',
+    );
+    expect(report.answer_checks).toEqual(expected);
+    const gateRows = await select<{ reason: string; n: string }>(J(`SELECT reason, count() AS n FROM {db}.verdicts FINAL WHERE judge_config_version = {new} AND startsWith(reason, 'gate:') GROUP BY reason`));
+    expect(gateRows.length).toBeGreaterThan(2);
+    for (const g of gateRows) expect(report.answer_checks.rejected_by_gate[g.reason.slice(5)], g.reason).toBe(Number(g.n));
+    const checked = await one(J(`SELECT count() FROM {db}.verdicts FINAL WHERE judge_config_version = {new} AND has(lineage_stages, 'verify')`));
+    const disagreed = await one(J(`SELECT count() FROM {db}.verdicts FINAL WHERE judge_config_version = {new} AND reason = 'self_consistency'`));
+    expect(report.answer_checks.self_consistency.checked).toBe(checked);
+    expect(report.answer_checks.self_consistency.agreed).toBe(checked - disagreed);
+    expect(disagreed).toBeGreaterThan(0);
+    expect(report.answer_checks.self_consistency.by_relation.length).toBeGreaterThan(1);
   });
 
   it('KC coverage and Gini: equal to direct counts and to core/report kcCoverage', async () => {

@@ -39,7 +39,7 @@ const embedder = {
       return v.map((x) => x / norm);
     }),
 };
-const CHARTS = ['novelty', 'acceptance', 'kc-coverage', 'similarity', 'contamination', 'throughput', 'cost', 'dlq'];
+const CHARTS = ['novelty', 'acceptance', 'kc-coverage', 'similarity', 'contamination', 'throughput', 'cost', 'dlq', 'checks'];
 
 let browser: Browser;
 const open: Array<{ close(): Promise<void> }> = [];

@@ -171,6 +171,26 @@ function dlqChart(r) {
   };
 }
 
+function checksChart(r) {
+  const checks = r.answer_checks;
+  const gates = Object.keys(checks.rejected_by_gate);
+  const rejected = gates.reduce((s, g) => s + checks.rejected_by_gate[g], 0);
+  const sc = checks.self_consistency;
+  return {
+    points: rejected + sc.checked,
+    title: title(
+      'Quality gates and answer checks',
+      `pairs rejected before judging per gate; self-consistency: ${sc.agreed} of ${sc.checked} agreed (${pct(sc.agreement_rate)}); judge calls saved: ${checks.judge_calls_saved_by_checks}`,
+    ),
+    option: {
+      tooltip: { trigger: 'axis' },
+      xAxis: { type: 'category', data: [...gates, 'self-consistency'] },
+      yAxis: { type: 'value', name: 'pairs rejected', minInterval: 1 },
+      series: [{ name: 'rejected', type: 'bar', data: [...gates.map((g) => checks.rejected_by_gate[g]), sc.checked - sc.agreed], label: { show: true, position: 'top' } }],
+    },
+  };
+}
+
 const TITLES = {
   novelty: 'Novelty rate over time',
   acceptance: 'Acceptance rate and mean problem score by relation and hop',
@@ -180,6 +200,7 @@ const TITLES = {
   throughput: 'Throughput: accepted pairs per minute',
   cost: 'Cost per accepted pair',
   dlq: 'Dead letters per stage',
+  checks: 'Quality gates and answer checks',
 };
 
 const BUILDERS = {
@@ -191,6 +212,7 @@ const BUILDERS = {
   throughput: throughputChart,
   cost: costChart,
   dlq: dlqChart,
+  checks: checksChart,
 };
 
 function chartOf(el) {

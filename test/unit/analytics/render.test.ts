@@ -26,6 +26,11 @@ const report: ClickHouseReport = {
   accepted: 7,
   acceptance_rate: 0.7,
   acceptance_by_relation: [{ relation: '2-hop', hop: 2, count: 10, accepted: 7, acceptance_rate: 0.7, mean_score: 0.81 }],
+  answer_checks: {
+    rejected_by_gate: { length: 1, leftover: 2, repetition: 0 },
+    judge_calls_saved_by_checks: 24,
+    self_consistency: { checked: 8, agreed: 7, agreement_rate: 0.875, by_relation: [{ relation: '2-hop', hop: 2, checked: 8, agreed: 7, agreement_rate: 0.875 }] },
+  },
   kc_coverage: { kcs_total: 40, kcs_used: 10, share: 0.25, gini: 0.6 },
   kc_usage_lorenz: [],
   seed_similarity: quantiles([0.5, 0.6, 0.7]),
@@ -60,6 +65,9 @@ describe('renderClickHouseReport', () => {
       'Throughput: 2.50 accepted pairs per minute',
       'per accepted pair 12.5 calls, 3000 tokens',
       'Judge calls saved by early exit: 4',
+      'Quality gates, pairs rejected before judging: length 1, leftover 2, repetition 0 (total 3).',
+      'Judge calls saved by the gates and the self-consistency check: 24.',
+      'Self-consistency (an independent second solve must agree): 7 of 8 agreed (87.5%); per relation and hop: 2-hop hop 2 7/8 (87.5%).',
       'DLQ: judge 1 (5.0%)',
       'warning: verdict figures are for the newest judge config',
     ]) {

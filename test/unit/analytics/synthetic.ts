@@ -15,6 +15,7 @@
  * - dead letters of three stages.
  * `duplicates()` picks messages to insert a second time (same id): FINAL must count them once.
  */
+import { GATE_REASONS } from '../../../core/gates/index.ts';
 import { loadExamples } from '../../../schemas/catalog.ts';
 import { rowFor, type SinkTopic } from '../../../services/clickhouse-sink/rows.ts';
 import type { Candidate, Combination, Seed, SeedConcepts, Verdict } from '../../../schemas/generated/types.ts';
@@ -185,8 +186,13 @@ export function syntheticData(opts: SyntheticOptions = {}): SyntheticData {
     if (configs.length === 2) replays++;
     for (const config of configs) {
       const accepted = r() < (config === JUDGE_OLD ? 0.5 : rel.accept);
-      const made = accepted ? 6 : 3 + Math.floor(r() * 3);
-      const scored = !(made === 3 && r() < 0.5);
+      // The new config runs the quality gates and the self-consistency check (LLM step `verify`):
+      // some rejections come from a gate or a disagreement, before any judge call.
+      const checks = config === JUDGE_NEW;
+      const early: string | null = checks && !accepted && i % 5 === 1 ? GATE_REASONS[i % GATE_REASONS.length]! : checks && !accepted && i % 5 === 2 ? 'self_consistency' : null;
+      const verified = checks && (early === null || early === 'self_consistency');
+      const made = early !== null ? 0 : accepted ? 6 : 3 + Math.floor(r() * 3);
+      const scored = made > 0 && !(made === 3 && r() < 0.5);
       let verdictProblem = problem;
       if (accepted && config === JUDGE_NEW && opts.planted && planted < opts.planted.length && i % 7 === 0) verdictProblem = opts.planted[planted++]!;
       const score = scored ? Math.round((accepted ? 0.85 + r() * 0.15 : 0.4 + r() * 0.5) * 100) / 100 : null;
@@ -199,7 +205,7 @@ export function syntheticData(opts: SyntheticOptions = {}): SyntheticData {
         combo_id: comboId,
         judge_config_version: config,
         accepted,
-        reason: accepted ? 'accepted' : 'problem_score_below_threshold',
+        reason: accepted ? 'accepted' : (early ?? 'problem_score_below_threshold'),
         problem_score: score,
         calls_made: made,
         calls_saved: 6 - made,
@@ -213,7 +219,11 @@ export function syntheticData(opts: SyntheticOptions = {}): SyntheticData {
         problem: verdictProblem,
         lineage: {
           ...lineage,
-          steps: [...candSteps, ...Array.from({ length: made }, (_, k) => step(`judge_${(k % 3) + 1}`, 'judge', `judge-${config}-${candId}-${k}`, r))],
+          steps: [
+            ...candSteps,
+            ...(verified ? [step('verify', 'instruct', `verify-${config}-${candId}`, r)] : []),
+            ...Array.from({ length: made }, (_, k) => step(`judge_${(k % 3) + 1}`, 'judge', `judge-${config}-${candId}-${k}`, r)),
+          ],
         },
         created_at: judgedAt,
       });

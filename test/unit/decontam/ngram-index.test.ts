@@ -4,7 +4,7 @@ import { createNgramIndex, NgramIndex, normalizeForDecontam, type BenchmarkRecor
 import { loadBenchmarkRecords } from '../../../services/runtime/benchmarks.ts';
 import { REPO_ROOT } from '../../../services/runtime/config.ts';
 
-const DATA = path.join(REPO_ROOT, '..', 'shared', 'data');
+const DATA = path.join(REPO_ROOT, 'data', 'benchmarks');
 
 describe('normalization', () => {
   it('lowercases and deletes punctuation, as the paper does', () => {
@@ -16,10 +16,10 @@ describe('decontamination against the real MATH test set', () => {
   let records: BenchmarkRecord[];
   let index: NgramIndex;
   beforeAll(async () => {
-    records = await loadBenchmarkRecords(path.join(DATA, 'math', 'test.jsonl'), {
+    records = await loadBenchmarkRecords(path.join(DATA, 'math', 'test.jsonl.gz'), {
       textField: 'problem',
       source: 'math',
-      idsFile: path.join(DATA, 'math', 'test.files.txt'),
+      idsFile: path.join(DATA, 'math', 'test.files.txt.gz'),
     });
     index = createNgramIndex(records);
   });

@@ -1,13 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineTemplate, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, withBoxedAnswer } from '../../../core/prompts/index.ts';
+import { RELATIONS } from '../../../core/combos/index.ts';
+import { buildPromptSet, defineTemplate, pickKcExamples, type PromptTemplate, KC_NAME_PATTERN, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, RELATION_HINTS, withBoxedAnswer } from '../../../core/prompts/index.ts';
 
-const PLAIN_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength']);
+const PLAIN_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern']);
 
 function assertPlain(schema: unknown, where: string): void {
   if (Array.isArray(schema) || schema === null || typeof schema !== 'object') return;
   for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
     if (!PLAIN_KEYWORDS.has(key)) throw new Error(`${where}: keyword ${key} is not in the plain subset`);
+    // llama.cpp turns only anchored patterns into grammar; others it ignores with a warning.
+    if (key === 'pattern' && !/^\^.*\$$/.test(value as string)) throw new Error(`${where}: pattern ${value} is not anchored with ^ and $`);
     if (key === 'properties') for (const [p, s] of Object.entries(value as object)) assertPlain(s, `${where}.${p}`);
     else if (key === 'items') assertPlain(value, `${where}[]`);
   }
@@ -18,10 +21,31 @@ describe('prompt versions', () => {
     const a = promptVersions();
     expect(promptVersions()).toEqual(a);
     expect(Object.keys(a).sort()).toEqual([
-      'difficulty_rating', 'kc_extraction', 'kc_filter', 'problem_judgement', 'problem_synthesis', 'solution', 'solution_judgement', 'synonym_check',
+      'answer_check', 'difficulty_rating', 'kc_extraction', 'kc_filter', 'problem_judgement',
+      ...RELATIONS.map((r) => `problem_synthesis:${r}`).sort(),
+      'solution', 'solution_judgement', 'synonym_check',
     ]);
     for (const v of Object.values(a)) expect(v).toMatch(/^[0-9a-f]{12}$/);
-    expect(new Set(Object.values(a)).size).toBe(8);
+    expect(new Set(Object.values(a)).size).toBe(9 + RELATIONS.length - 1);
+  });
+
+  it("of a relation's synthesis prompt depend on that relation's hint only: adding a relation re-versions no other", () => {
+    const widened = buildPromptSet(undefined, { ...RELATION_HINTS, '4-hop': 'These concepts are very distant.' });
+    for (const r of RELATIONS) expect(widened.problem_synthesis[r].version, r).toBe(PROMPTS.problem_synthesis[r].version);
+    const reworded = buildPromptSet(undefined, { ...RELATION_HINTS, '2-hop': 'Another hint.' });
+    expect(reworded.problem_synthesis['2-hop'].version).not.toBe(PROMPTS.problem_synthesis['2-hop'].version);
+    expect(reworded.problem_synthesis['1-hop'].version).toBe(PROMPTS.problem_synthesis['1-hop'].version);
+  });
+
+  it('change with the domain pack where the prompt sends its text, and only there', () => {
+    const domain = { subject: 'word problems', kc_examples: [{ problem: 'Ann has 3 apples and buys 2 more. How many?', kcs: ['addition of whole numbers'] }], problem_examples: ['A train travels 60 km in 1.5 hours. What is its average speed?'], answer_instruction: 'end with a line "#### <number>"' };
+    const set = buildPromptSet(domain);
+    expect(set.kc_extraction.version).not.toBe(PROMPTS.kc_extraction.version);
+    expect(set.solution.version).not.toBe(PROMPTS.solution.version);
+    expect(set.problem_synthesis['1-hop'].version).not.toBe(PROMPTS.problem_synthesis['1-hop'].version);
+    expect(set.problem_judgement.version).toBe(PROMPTS.problem_judgement.version);
+    expect(set.kc_extraction.render(set.kcExtractionVars('p', 's'))[1].content).toContain('Answer: {"kcs":["addition of whole numbers"]}');
+    expect(set.solution.render({ problem: 'p' })[1].content).toContain('#### <number>');
   });
 
   it('change when the text or the answer shape changes', () => {
@@ -32,6 +56,26 @@ describe('prompt versions', () => {
     expect(defineTemplate({ ...spec, system: 'S.' }).version).not.toBe(base);
     expect(defineTemplate({ ...spec, answer: z.object({ a: z.number() }) }).version).not.toBe(base);
     expect(defineTemplate({ ...spec, maxTokens: 101 }).version).not.toBe(base);
+  });
+});
+
+describe('few-shot examples for KC extraction', () => {
+  const pool = [
+    { problem: 'A baker sells muffins for $3 each. How much for 24 muffins?', kcs: ['total cost from unit price'] },
+    { problem: 'A garden is 15 meters long and 8 meters wide. What is its area?', kcs: ['area of a rectangle'] },
+    { problem: 'A train travels 60 km in 1.5 hours. What is its average speed?', kcs: ['average speed'] },
+  ];
+  it('are the pool examples nearest the seed problem, in a stable order', () => {
+    expect(pickKcExamples(pool, 'A car travels 120 km in 2 hours. What is its average speed?', 1)[0].kcs).toEqual(['average speed']);
+    expect(pickKcExamples(pool, 'A rectangular garden is 10 meters wide and 12 meters long. Find its area.', 1)[0].kcs).toEqual(['area of a rectangle']);
+    expect(pickKcExamples(pool, 'zzz', 2)).toEqual(pool.slice(0, 2));
+  });
+  it('the pool is in the version, the choice in the message', () => {
+    const a = buildPromptSet({ subject: 's', answer_instruction: 'a', problem_examples: ['p'], kc_examples: pool });
+    const b = buildPromptSet({ subject: 's', answer_instruction: 'a', problem_examples: ['p'], kc_examples: pool.slice(0, 2) });
+    expect(a.kc_extraction.version).not.toBe(b.kc_extraction.version);
+    const [, user] = a.kc_extraction.render(a.kcExtractionVars('A car travels 120 km in 2 hours. What is its average speed?', 's'));
+    expect(user.content).toContain('average speed"]}');
   });
 });
 
@@ -48,10 +92,9 @@ describe('render', () => {
   });
 
   it('renders lists, the relation hint, and rejects missing, unknown or empty variables', () => {
-    const [, user] = PROMPTS.problem_synthesis.render({ kcs: ['law of cosines', 'Heron formula'], relation: '3-hop' });
+    const [, user] = PROMPTS.problem_synthesis['3-hop'].render({ kcs: ['law of cosines', 'Heron formula'] });
     expect(user.content).toContain('<<<BEGIN KCS>>>\n1. law of cosines\n2. Heron formula\n<<<END KCS>>>');
     expect(user.content).toContain('distant');
-    expect(() => PROMPTS.problem_synthesis.render({ kcs: ['a'], relation: '9-hop' })).toThrow(/unknown relation "9-hop"/);
     expect(() => PROMPTS.kc_extraction.render({ problem: 'p' })).toThrow(/variable "solution" must be a non-empty string/);
     expect(() => PROMPTS.kc_extraction.render({ problem: 'p', solution: 's', extra: 'x' })).toThrow(/unknown variable "extra"/);
     expect(() => PROMPTS.kc_filter.render({ problem: 'p', kcs: [] })).toThrow(/non-empty array/);
@@ -74,7 +117,7 @@ describe('parse', () => {
   });
 
   it('rejects bad answers with a message naming the template, the field and the problem', () => {
-    const bad: [keyof typeof PROMPTS, unknown, RegExp][] = [
+    const bad: [Exclude<keyof typeof PROMPTS, 'problem_synthesis' | 'kcExtractionVars'>, unknown, RegExp][] = [
       ['kc_extraction', { kcs: [] }, /kc_extraction@[0-9a-f]{12}: .*kcs: /],
       ['kc_extraction', { kcs: ['a', 'b', 'c', 'd', 'e', 'f'] }, /kcs: /],
       ['problem_judgement', { score: 11, reason: 'x' }, /score: /],
@@ -83,9 +126,13 @@ describe('parse', () => {
       ['difficulty_rating', { difficulty: 'trivial', reason: 'x' }, /difficulty: /],
       ['synonym_check', { same: true, representative: ' ' }, /representative: a representative name is required/],
       ['solution', { solution: 'x = 4' }, /final_answer/],
-      ['problem_synthesis', '{"problem": ', /not valid JSON/],
+      ['kc_extraction', { kcs: ['1', '2', '3'] }, /kcs\.0: a concept name is words/],
+      ['kc_extraction', { kcs: ['x'] }, /kcs\.0/],
+      ['solution', { solution: 'x = 4', final_answer: '.' }, /final_answer: a final answer holds a number/],
+      ['answer_check', { work: 'w' }, /final_answer/],
       ['kc_filter', { decisions: [{ kc: 'a', keep: 'yes', reason: '' }] }, /decisions\.0\.keep/],
     ];
+    expect(() => PROMPTS.problem_synthesis['1-hop'].parse('{"problem": ')).toThrow(/not valid JSON/);
     for (const [name, answer, message] of bad) {
       expect(() => PROMPTS[name].parse(answer), name).toThrow(PromptAnswerError);
       expect(() => PROMPTS[name].parse(answer), name).toThrow(message);
@@ -95,12 +142,20 @@ describe('parse', () => {
 
 describe('JSON schemas', () => {
   it('are plain (only keywords llama.cpp json_schema grammars accept) and mark every field required', () => {
-    for (const t of Object.values(PROMPTS)) {
+    const templates: PromptTemplate<unknown>[] = Object.values(PROMPTS).flatMap((t) => (typeof t === 'function' ? [] : 'schema' in t ? [t as PromptTemplate<unknown>] : Object.values(t)));
+    for (const t of templates) {
       expect(t.schema.type).toBe('object');
       expect(t.schema).not.toHaveProperty('$schema');
       assertPlain(t.schema, t.name);
       expect(Object.keys(t.schema.properties as object).sort()).toEqual([...(t.schema.required as string[])].sort());
     }
-    expect(() => assertPlain({ type: 'string', pattern: '^a' }, 'probe')).toThrow(/pattern/);
+    expect(() => assertPlain({ type: 'string', pattern: '^a' }, 'probe')).toThrow(/not anchored/);
+    expect(() => assertPlain({ type: 'string', format: 'email' }, 'probe')).toThrow(/format/);
+  });
+
+  it('KC names: a letter first, at least two characters, no quote, backslash or newline', () => {
+    for (const ok of ['unit rate', 'Pythagorean theorem', "Vieta's formulas", 'Law of sines (triangle)']) expect(KC_NAME_PATTERN.test(ok), ok).toBe(true);
+    for (const bad of ['1', '2', '5', 'x', '3.14', '"quoted"', 'a\nb', '']) expect(KC_NAME_PATTERN.test(bad), JSON.stringify(bad)).toBe(false);
+    expect((PROMPTS.kc_extraction.schema.properties as any).kcs.items.pattern).toBe(KC_NAME_PATTERN.source);
   });
 });

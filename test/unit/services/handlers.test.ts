@@ -8,10 +8,11 @@ import { extractConcepts, llmSynonymCheck } from '../../../services/concept-extr
 import { ConceptGraphStage } from '../../../services/concept-graph/graph.ts';
 import { commitVerdict, judgeCandidate, type JudgeDeps } from '../../../services/judge/handler.ts';
 import { synthesizeProblem } from '../../../services/problem-synth/handler.ts';
+import { loadDomain } from '../../../services/runtime/domains.ts';
 import { LlmClient } from '../../../services/runtime/llm.ts';
 import { startFakeOpenAI, type FakeOpenAI, type ScriptedReply } from '../../fixtures/openai-server.ts';
 
-const STAGES = ['extract', 'filter', 'synonym', 'synthesize', 'difficulty', 'solve', 'solve_hard', 'judge_1', 'judge_2', 'judge_3'];
+const STAGES = ['extract', 'filter', 'synonym', 'synthesize', 'difficulty', 'solve', 'solve_hard', 'verify', 'judge_1', 'judge_2', 'judge_3'];
 let server: FakeOpenAI | undefined;
 afterEach(async () => {
   await server?.close();
@@ -123,9 +124,18 @@ describe('problem-synth handler', () => {
 });
 
 describe('judge handler', () => {
+  const math = loadDomain('competition-math');
   const deps = async (answer: (prompt: string, model: string) => unknown, extra: Partial<JudgeDeps> = {}): Promise<JudgeDeps> => ({
     llm: await scriptedModel(answer),
-    settings: { rules: { judges: [{ id: 'judge_1', weight: 0.4 }, { id: 'judge_2', weight: 0.35 }, { id: 'judge_3', weight: 0.25 }], problemThreshold: 0.85 }, contaminationRejectWords: 13, dedup: { threshold: 0.8, seed: 1 } },
+    settings: {
+      rules: { judges: [{ id: 'judge_1', weight: 0.4 }, { id: 'judge_2', weight: 0.35 }, { id: 'judge_3', weight: 0.25 }], problemThreshold: 0.85 },
+      contaminationRejectWords: 13,
+      dedup: { threshold: 0.8, seed: 1 },
+      domain: math.name,
+      gates: math.gates,
+      normalizer: math.normalizer,
+      selfConsistency: false,
+    },
     decontam: null,
     deduper: createDeduper(),
     judgeModels: { judge_1: 'model-judge_1', judge_2: 'model-judge_2', judge_3: 'model-judge_3' },
@@ -163,6 +173,44 @@ describe('judge handler', () => {
     const dup = await judgeCandidate(candidate, { ...d, decontam: null, deduper });
     expect(dup.kind === 'ok' && dup.value).toMatchObject({ accepted: false, reason: 'duplicate', duplicate_of: seed.seed_id, calls_made: 0 });
     expect(server!.requests).toHaveLength(0);
+  });
+
+  it('rejects a pair that fails a quality gate without any model call, naming the gate', async () => {
+    const d = await deps(() => ({ score: 10, reason: '' }));
+    const garbage = { ...candidate, final_answer: 'final_answer', solution: 'So the answer is \\boxed{final_answer}.' };
+    const result = await judgeCandidate(garbage, d);
+    expect(result.kind === 'ok' && result.value).toMatchObject({ accepted: false, reason: 'gate:leftover', calls_made: 0, calls_saved: 6 });
+    expect(server!.requests).toHaveLength(0);
+  });
+
+  it('self-consistency: an independent solve that disagrees rejects before the judges; one that agrees lets them judge', async () => {
+    let checkAnswer = '24';
+    const d = await deps((prompt) => (prompt === 'answer_check' ? { work: 'r = 5', final_answer: checkAnswer } : prompt === 'problem_judgement' ? { score: 10, reason: '' } : { vote: 1, reason: '' }));
+    d.settings = { ...d.settings, selfConsistency: true };
+    const disagree = await judgeCandidate(candidate, d);
+    expect(disagree.kind === 'ok' && disagree.value).toMatchObject({ accepted: false, reason: 'self_consistency', calls_made: 0, calls_saved: 6 });
+    expect(disagree.kind === 'ok' && disagree.value.lineage.steps.at(-1)?.stage).toBe('verify');
+    expect(server!.requests).toHaveLength(1);
+    checkAnswer = '(x - 1)^2 + (y - 2)^2 = 25';
+    const agree = await judgeCandidate({ ...candidate, candidate_id: 'cand-2', problem: `${candidate.problem} Give it in standard form.` }, d);
+    expect(agree.kind === 'ok' && agree.value).toMatchObject({ accepted: true, reason: 'accepted', calls_made: 6 });
+    expect(agree.kind === 'ok' && agree.value.lineage.steps.map((s) => s.stage).filter((s) => !s.startsWith('judge'))).toContain('verify');
+  });
+
+  it('makes new verdict ids when a judging-relevant setting changes (domain, gates, self-consistency)', async () => {
+    const d = await deps((prompt) => (prompt === 'answer_check' ? { work: '', final_answer: '(x-1)^2+(y-2)^2=25' } : prompt === 'problem_judgement' ? { score: 10, reason: '' } : { vote: 1, reason: '' }));
+    const id = async (settings: JudgeDeps['settings']) => {
+      const r = await judgeCandidate(candidate, { ...d, settings });
+      return r.kind === 'ok' ? r.value.judge_config_version : '';
+    };
+    const base = await id(d.settings);
+    const others = [
+      await id({ ...d.settings, selfConsistency: true }),
+      await id({ ...d.settings, gates: { ...math.gates, max_answer_words: 3 } }),
+      await id({ ...d.settings, gates: null }),
+      await id({ ...d.settings, domain: 'grade-school-math' }),
+    ];
+    expect(new Set([base, ...others]).size).toBe(5);
   });
 
   it('commits acceptances in order: the second copy of an accepted problem becomes a duplicate', async () => {
