@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { loadConfig, REPO_ROOT, type GripConfig } from '../../services/runtime/config.ts';
 import { isAlive } from '../../cli/ops/manager.ts';
+import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
 import { clickhouse, grip, pipelineLag, resetPipeline, rows, scalar, waitFor } from './pipeline-helpers.ts';
 
 const MATH_TRAIN = path.join(REPO_ROOT, '..', 'shared', 'data', 'math', 'train.jsonl');
@@ -141,9 +142,9 @@ describe('the streaming pipeline on the local stack', () => {
 
   it('survives a SIGKILL of problem-synth mid-run: restarted, it reuses cached answers', async () => {
     const cacheFile = path.join(config.services.stateDir, 'problem-synth', 'llm-cache.jsonl');
-    const lines = () => (fs.existsSync(cacheFile) ? fs.readFileSync(cacheFile, 'utf8').split('\n').filter(Boolean).length : 0);
+    const cached = () => FileLlmCache.entriesIn(cacheFile);
     // Killed right after its first model answer: that message is not finished, so not committed.
-    await waitFor('the first answer of problem-synth', async () => lines() >= 1, 900_000, 100);
+    await waitFor('the first answer of problem-synth', async () => cached() >= 1, 900_000, 100);
     const record = JSON.parse(fs.readFileSync(path.join(config.services.stateDir, 'run', 'problem-synth.json'), 'utf8'));
     process.kill(record.pid, 'SIGKILL');
     await waitFor('problem-synth to die', async () => !isAlive(record.pid), 10_000, 100);
