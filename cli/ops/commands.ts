@@ -9,7 +9,7 @@ import { integer } from '../args.ts';
 import { loadConfig, SERVICE_NAMES, type GripConfig, type ServiceName } from '../../services/runtime/config.ts';
 import { consumerGroupsOf, PIPELINE_SERVICES, starterOf, type PipelineService } from '../../services/index.ts';
 import { connectKafka, jsonLogger, runService } from '../../services/runtime/service.ts';
-import { publishSeeds } from '../../services/seed-ingest/publish.ts';
+import { publishStream } from '../../services/seed-ingest/publish.ts';
 import { readRunFile } from '../../services/runtime/settings.ts';
 import { listDeadLetters, replayDeadLetters } from './dlq.ts';
 import { serviceState, ServicesError, startService, stopService } from './manager.ts';
@@ -118,17 +118,18 @@ export function registerPipelineCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (file: string, o) => {
       if (!fs.existsSync(file)) throw new ServicesError(`${file}: no such seed file`);
-      let body: Buffer = fs.readFileSync(file);
-      if (o.limit !== undefined) body = firstLines(body, o.limit);
       const config = loadConfig();
       const { transport, serde } = await connectKafka(config, jsonLogger('seed-add'), 3);
       const producer = transport.producer();
       try {
-        const result = await publishSeeds(body, { producer, serde, fields: { problem: o.problemField, solution: o.solutionField, id: o.idField }, source: path.basename(file) });
+        // Streamed: a file of any size is read 64 KiB at a time and sent in requests split by bytes.
+        const fields = { problem: o.problemField, solution: o.solutionField, id: o.idField };
+        const result = await publishStream(fs.createReadStream(file), { producer, serde, fields, source: path.basename(file) }, { limit: o.limit });
         if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         else {
-          for (const r of result.rejected) process.stderr.write(`${file}:${r.line}: ${r.message} (${r.reason}; sent to grip.seeds.dlq)\n`);
-          process.stdout.write(`sent ${result.accepted} seeds to grip.seeds (${result.duplicates} duplicate lines sent once, ${result.rejected.length} rejected lines to grip.seeds.dlq)\n`);
+          for (const r of result.rejections) process.stderr.write(`${file}:${r.line}: ${r.message} (${r.reason}; sent to grip.seeds.dlq)\n`);
+          if (result.rejected > result.rejections.length) process.stderr.write(`... and ${result.rejected - result.rejections.length} more rejected lines (grip dlq list --stage seed-ingest)\n`);
+          process.stdout.write(`sent ${result.accepted} seeds to grip.seeds (${result.duplicates} duplicate lines sent once, ${result.rejected} rejected lines to grip.seeds.dlq)\n`);
         }
       } finally {
         await producer.close();
@@ -195,24 +196,15 @@ export function registerPipelineCommands(program: Command): void {
     });
   dlq
     .command('replay')
-    .description('send dead letters back to the topic they failed on (seed-ingest rejects are checked again)')
+    .description('send dead letters not replayed before back to the stage they failed in (seed-ingest rejects are checked again with their field mapping)')
     .option('--stage <name>', 'only this stage')
     .option('--reason <reason>', 'only this reason')
+    .option('--again', 'also send the letters an earlier replay sent')
     .action(async (o) => {
       const config: GripConfig = loadConfig();
-      const result = await replayDeadLetters(config, { stage: o.stage, reason: o.reason });
-      process.stdout.write(`replayed ${result.replayed} dead letters (${result.seedsAccepted} seed lines accepted, ${result.seedsRejected} rejected again)\n`);
+      const result = await replayDeadLetters(config, { stage: o.stage, reason: o.reason, again: o.again });
+      process.stdout.write(`replayed ${result.replayed} dead letters (${result.skipped} replayed before, left out; ${result.seedsAccepted} seed lines accepted, ${result.seedsRejected} rejected again)\n`);
     });
-}
-
-function firstLines(body: Buffer, n: number): Buffer {
-  let end = 0;
-  for (let i = 0; i < n; i++) {
-    const next = body.indexOf(0x0a, end);
-    if (next === -1) return body;
-    end = next + 1;
-  }
-  return body.subarray(0, end);
 }
 
 function parseTime(value: string): number {

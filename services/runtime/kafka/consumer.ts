@@ -13,7 +13,7 @@ import { jsonLogger } from '../log.ts';
 import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from '../retry.ts';
 import { Semaphore } from '../semaphore.ts';
 import { topicSpec } from '../../../schemas/catalog.ts';
-import { dlqRecord } from './dlq.ts';
+import { dlqRecord, replayedForAnotherStage } from './dlq.ts';
 import { classifyError, dlqReasonOf, errorMessage } from './errors.ts';
 import { OffsetTracker } from './offsets.ts';
 import type { Serde } from './serde.ts';
@@ -135,6 +135,7 @@ export async function runStage<In, Out>(options: StageOptions<In, Out>): Promise
 
   // ---- one message -------------------------------------------------------------------------
   async function handleRecord(record: InRecord): Promise<RecordOutcome> {
+    if (replayedForAnotherStage(record, stage)) return { kind: 'drop', reason: 'replayed_for_another_stage', records: [] };
     for (let attempt = 0; ; attempt++) {
       if (crashError !== undefined) throw new Error(`stage ${stage} crashed; message not handled`);
       try {

@@ -5,6 +5,6 @@ export { connectSerde, subjectOf, type Serde, type RegistrySerdeOptions } from '
 export { ensureTopics, topicsToCreate } from './topics.ts';
 export { runStage, type StageHandle, type StageOptions, type StageContext, type StageHandler, type StageStats } from './consumer.ts';
 export { classifyError, DecodeError, NonRetriableError, RetriableError, type ErrorClass } from './errors.ts';
-export { dlqRecord, DLQ_HEADERS } from './dlq.ts';
+export { dlqRecord, DLQ_HEADERS, REPLAY_FOR_HEADER, replayedForAnotherStage } from './dlq.ts';
 export { OffsetTracker } from './offsets.ts';
 export { readLog, type LogReader, type LogReaderOptions } from './log-reader.ts';

@@ -12,7 +12,7 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { errorMessage } from './errors.ts';
 import type { Serde } from './serde.ts';
-import type { InRecord, KafkaTransport } from './transport.ts';
+import type { InRecord, KafkaTransport, TopicPartitionOffset } from './transport.ts';
 
 export interface LogReaderOptions<T> {
   transport: KafkaTransport;
@@ -39,13 +39,21 @@ export interface LogReader {
   count(): number;
 }
 
+/** Partitions with records to read (start < end), with their end offsets. */
+export function pendingPartitions(starts: TopicPartitionOffset[], ends: TopicPartitionOffset[]): Map<number, bigint> {
+  const startOf = new Map(starts.map((s) => [s.partition, s.offset]));
+  return new Map(ends.filter((e) => e.offset > (startOf.get(e.partition) ?? 0n)).map((e) => [e.partition, e.offset]));
+}
+
 export async function readLog<T>(options: LogReaderOptions<T>): Promise<LogReader> {
   const { transport, serde, topic } = options;
   const admin = transport.admin();
   let ends: Map<number, bigint>;
   try {
-    const endOffsets = await admin.endOffsets([topic]);
-    ends = new Map(endOffsets.filter((e) => e.offset > 0n).map((e) => [e.partition, e.offset]));
+    // A partition is read up to its end only if it holds a record: once every record expired
+    // (30-day DLQ retention), start = end > 0 and there is nothing to wait for.
+    const [starts, endOffsets] = await Promise.all([admin.startOffsets([topic]), admin.endOffsets([topic])]);
+    ends = pendingPartitions(starts, endOffsets);
   } finally {
     await admin.close().catch(() => undefined);
   }
