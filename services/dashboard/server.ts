@@ -106,7 +106,8 @@ export async function startDashboard(config: GripConfig, opts: DashboardOptions 
   const server = http.createServer((req, res) => {
     const route = (req.url ?? '/').split('?')[0];
     // DNS rebinding: a page of evil.example resolving to 127.0.0.1 reaches us with Host: evil.example.
-    if (!hostAllowed(req.headers.host, config.services.allowedHosts)) return void send(res, 403, 'text/plain', `Host ${JSON.stringify(req.headers.host ?? '')} is not one this dashboard answers to (GRIP_ALLOWED_HOSTS)\n`);
+    // /healthz and /metrics hold nothing to steal, and Prometheus scrapes them by container name.
+    if (route !== '/healthz' && route !== '/metrics' && !hostAllowed(req.headers.host, config.services.allowedHosts)) return void send(res, 403, 'text/plain', `Host ${JSON.stringify(req.headers.host ?? '')} is not one this dashboard answers to (GRIP_ALLOWED_HOSTS)\n`);
     if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
     switch (route) {
       case '/':
