@@ -13,6 +13,7 @@ import { publishStream } from '../../services/seed-ingest/publish.ts';
 import { readRunFile } from '../../services/runtime/settings.ts';
 import { listDeadLetters, replayDeadLetters } from './dlq.ts';
 import { serviceState, ServicesError, startService, stopService } from './manager.ts';
+import { downGroup, supervise, supervisorRunning, upGroup } from './supervisor.ts';
 
 function serviceList(only: string | undefined, all: readonly ServiceName[]): ServiceName[] {
   if (!only) return [...all];
@@ -52,48 +53,57 @@ export function registerPipelineCommands(program: Command): void {
 
   services
     .command('up')
-    .description('start every service that is not running, in the background; waits until each is healthy')
+    .description('start every service that is not running, in the background, and the supervisor that restarts crashed ones; waits until each is healthy')
     .option('--config <file>', 'settings file (YAML, as `grip run --config`) for the services')
     .option('--only <names>', 'comma-separated services to start')
+    .option('--restart-all', 'with --config: restart every running service with these settings')
     .action(async (o) => {
       checkSettingsFile(o.config);
       const config = loadConfig();
-      for (const name of serviceList(o.only, managedServices())) {
-        const { started, record } = await startService(config, name, { settingsFile: o.config });
-        process.stdout.write(`${name.padEnd(18)} ${started ? 'started' : 'running'}  pid ${record.pid}  ${record.url}  log ${record.log}\n`);
-      }
+      const started = await upGroup(config, serviceList(o.only, managedServices()), managedServices(), { settingsFile: o.config, restartAll: o.restartAll, log: (line) => process.stdout.write(`${line}\n`) });
+      for (const { name, started: s, record } of started) process.stdout.write(`${name.padEnd(18)} ${s ? 'started' : 'running'}  pid ${record.pid}  ${record.url}  log ${record.log}\n`);
     });
 
   services
     .command('down')
-    .description('stop the services started by `up` (SIGTERM: each drains, commits and disconnects)')
-    .option('--only <names>', 'comma-separated services to stop')
+    .description('stop the supervisor, then the services started by `up` (SIGTERM: each drains, commits and disconnects)')
+    .option('--only <names>', 'comma-separated services to stop (the supervisor keeps watching the others)')
     .action(async (o) => {
-      const config = loadConfig();
-      // Upstream first, so that downstream stages can drain what was already produced.
-      for (const name of serviceList(o.only, managedServices())) {
-        const stopped = await stopService(config, name);
-        process.stdout.write(`${name.padEnd(18)} ${stopped ? 'stopped' : 'not running'}\n`);
-      }
+      await downGroup(loadConfig(), serviceList(o.only, managedServices()), (line) => process.stdout.write(`${line}\n`), !o.only);
     });
 
   services
     .command('status')
-    .description('which services run, and whether they answer /healthz')
+    .description('which services run, whether they answer /healthz, and how often the supervisor restarted them')
     .option('--json', 'print JSON')
     .action(async (o) => {
       const config = loadConfig();
       const states = await Promise.all(managedServices().map((name) => serviceState(config, name)));
+      const supervisor = supervisorRunning(config);
       if (o.json) {
-        const out = Object.fromEntries(states.map((s) => [s.name, { running: s.running, healthy: s.healthy, pid: s.running ? s.record!.pid : null, url: s.record?.url ?? `http://${config.services.host}:${config.services.ports[s.name]}`, log: s.record?.log ?? null }]));
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        const out = Object.fromEntries(
+          states.map((s) => [
+            s.name,
+            { running: s.running, healthy: s.healthy, pid: s.running ? s.record!.pid : null, restarts: s.record?.restarts ?? 0, settings_file: s.record?.settings_file ?? null, url: s.record?.url ?? `http://${config.services.host}:${config.services.ports[s.name]}`, log: s.record?.log ?? null },
+          ]),
+        );
+        process.stdout.write(`${JSON.stringify({ ...out, supervisor: { running: supervisor !== null, pid: supervisor?.pid ?? null } }, null, 2)}\n`);
       } else {
         for (const s of states) {
           const what = !s.running ? 'stopped' : s.healthy ? 'healthy' : 'unhealthy';
-          process.stdout.write(`${s.name.padEnd(18)} ${what.padEnd(9)} ${s.running ? `pid ${s.record!.pid}  ${s.record!.url}` : ''}\n`);
+          process.stdout.write(`${s.name.padEnd(18)} ${what.padEnd(9)} ${s.running ? `pid ${s.record!.pid}  ${s.record!.url}  restarts ${s.record!.restarts ?? 0}` : ''}\n`);
         }
+        process.stdout.write(`${'supervisor'.padEnd(18)} ${supervisor ? `running   pid ${supervisor.pid}` : 'stopped'}\n`);
       }
       if (states.some((s) => s.running && !s.healthy)) process.exitCode = 1;
+    });
+
+  services
+    .command('supervise')
+    .description('the supervisor `up` starts in the background: restarts crashed services with their recorded settings')
+    .action(async () => {
+      await supervise(loadConfig());
+      process.exit(0);
     });
 
   services

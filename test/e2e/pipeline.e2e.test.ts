@@ -148,11 +148,12 @@ describe('the streaming pipeline on the local stack', () => {
     const record = JSON.parse(fs.readFileSync(path.join(config.services.stateDir, 'run', 'problem-synth.json'), 'utf8'));
     process.kill(record.pid, 'SIGKILL');
     await waitFor('problem-synth to die', async () => !isAlive(record.pid), 10_000, 100);
-    const status = JSON.parse(grip(['services', 'status', '--json'], env).stdout);
-    expect(status['problem-synth'].running).toBe(false);
-    const up = grip(['services', 'up', '--only', PIPELINE], env);
-    expect(up.status, up.stderr).toBe(0);
-    expect(up.stdout).toMatch(/problem-synth\s+started/);
+    // Nobody runs `grip services up`: the supervisor starts it again, with the same settings.
+    await waitFor('the supervisor to start problem-synth again', async () => {
+      const s = JSON.parse(grip(['services', 'status', '--json'], env).stdout)['problem-synth'];
+      return s.running && s.pid !== record.pid && s.restarts >= 1;
+    }, 30_000, 500);
+    expect(JSON.parse(fs.readFileSync(path.join(config.services.stateDir, 'run', 'problem-synth.json'), 'utf8')).settings_file).toBe(record.settings_file);
 
     await waitUntilIdle(1_200_000);
     const metrics = await (await fetch(`http://127.0.0.1:${PORT_BASE + 4}/metrics`)).text();
