@@ -158,6 +158,7 @@ export async function publishStream(chunks: AsyncIterable<Buffer>, deps: Publish
       if (l.line > limit) return false;
       seen = l.line;
       await publisher.line(l.line, l.bytes, l.byteLength);
+      if (l.line === limit) return false; // the rest of the file is not read
     }
     return true;
   };

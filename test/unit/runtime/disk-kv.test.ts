@@ -66,6 +66,24 @@ describe('DiskKv', () => {
     again.close();
   });
 
+  it('killed after the index slot was written but before the header: the entry is counted once', () => {
+    const base = tmpBase();
+    const kv = new DiskKv(base);
+    for (let i = 0; i < 30; i++) kv.put(`k${i}`, v(String(i)));
+    kv.close();
+    const header = Buffer.alloc(64);
+    const fd = fs.openSync(`${base}.index`, 'r+');
+    fs.readSync(fd, header, 0, 64, 0);
+    const more = new DiskKv(base);
+    more.put('k30', v('30')); // data, slot and header written; no close()
+    fs.writeSync(fd, header, 0, 64, 0); // the header as it was before that put
+    fs.closeSync(fd);
+    const again = new DiskKv(base);
+    expect(again.openStats.reindexed).toBe(1);
+    expect([again.size, again.get('k30')?.toString()]).toEqual([31, '30']);
+    again.close();
+  });
+
   it('a missing or damaged index is rebuilt from the data file', () => {
     const base = tmpBase();
     const kv = new DiskKv(base);

@@ -9,7 +9,7 @@ import { startOpsServer, type OpsServer } from '../../../services/runtime/http.t
 import { hostAllowed, originAllowed, redactSecrets, redactUrl, tokenMatches } from '../../../services/runtime/web-guard.ts';
 import { LineSplitter, MAX_SEED_LINE_BYTES, splitLines } from '../../../services/seed-ingest/handler.ts';
 import { MAX_CONCURRENT_POSTS, seedRoutes } from '../../../services/seed-ingest/http.ts';
-import { FLUSH_BYTES, MAX_LISTED, publishSeeds, SEED_FIELDS_HEADER, seedFieldsOf } from '../../../services/seed-ingest/publish.ts';
+import { FLUSH_BYTES, MAX_LISTED, publishSeeds, publishStream, SEED_FIELDS_HEADER, seedFieldsOf } from '../../../services/seed-ingest/publish.ts';
 import { FakeProducer, jsonSerde } from '../kafka/fakes.ts';
 
 const seed = (i: number, chars = 40) => JSON.stringify({ problem: `Problem ${i}: ${'p'.repeat(chars)}`, solution: `Solution ${i}` });
@@ -141,6 +141,17 @@ describe('seed lines as they arrive', () => {
     expect(producer.sent).toHaveLength(500);
     expect(sends.length).toBeGreaterThan(10);
     expect(Math.max(...sends)).toBeLessThanOrEqual(FLUSH_BYTES + 20_000);
+  });
+
+  it('grip seed add streams its file: --limit counts the file\'s lines, a line split across chunks is whole', async () => {
+    const producer = new FakeProducer();
+    const text = Buffer.from(`${seed(1)}\n\n${seed(2)}\n${seed(3)}\n${seed(4)}\n`);
+    async function* chunks() {
+      for (let i = 0; i < text.length; i += 7) yield text.subarray(i, i + 7);
+    }
+    const deps = { producer, serde: jsonSerde, fields: { problem: 'problem', solution: 'solution' }, source: 'f.jsonl' };
+    expect(await publishStream(chunks(), deps, { limit: 4 })).toMatchObject({ accepted: 3, rejected: 0 });
+    expect(await publishStream(chunks(), deps)).toMatchObject({ accepted: 4, rejected: 0 });
   });
 
   it('a reject carries the field mapping it was read with, and replay reads it back', async () => {
