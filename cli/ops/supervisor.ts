@@ -71,7 +71,7 @@ export async function upGroup(config: GripConfig, names: ServiceName[], all: Ser
   const states = await Promise.all(all.map((n) => serviceState(config, n)));
   const running = states.filter((s) => s.running);
   let group = readGroup(config);
-  const groupSettings = group?.settings_file ?? running[0]?.record?.settings_file ?? null;
+  const groupSettings = group ? group.settings_file : (running[0]?.record?.settings_file ?? null);
   if (running.length > 0 && requested !== undefined && requested !== groupSettings) {
     if (!opts.restartAll) {
       throw new ServicesError(
@@ -82,7 +82,8 @@ export async function upGroup(config: GripConfig, names: ServiceName[], all: Ser
     await downGroup(config, all, opts.log);
     group = null;
   }
-  const settings = requested ?? (group ? group.settings_file : null) ?? undefined;
+  // No --config: the group's settings if it has run, else GRIP_CONFIG (as every service reads it).
+  const settings = requested ?? (group ? group.settings_file : config.services.settingsFile) ?? undefined;
   group = { settings_file: settings ?? null, services: [...new Set([...(group?.services ?? []), ...names])], started_at: group?.started_at ?? new Date().toISOString() };
   writeJson(runFile(config, 'group.json'), group);
   const out = [];
