@@ -4,6 +4,9 @@ import { letterId, replayRecord, type DeadLetter } from '../../../cli/ops/dlq.ts
 import { dlqRecord, REPLAY_FOR_HEADER, replayedForAnotherStage } from '../../../services/runtime/kafka/dlq.ts';
 import { pendingPartitions } from '../../../services/runtime/kafka/log-reader.ts';
 import { MAX_PRODUCE_BYTES, recordBytes, splitByBytes, type InRecord, type OutRecord } from '../../../services/runtime/kafka/transport.ts';
+import { runStage } from '../../../services/runtime/kafka/consumer.ts';
+import { ok } from '../../../services/runtime/handler.ts';
+import { fakeTransport, jsonSerde, record } from './fakes.ts';
 
 const tpo = (partition: number, offset: bigint) => ({ topic: 't', partition, offset });
 
@@ -33,6 +36,28 @@ describe('replayed letters go to their stage only', () => {
     expect(replayedForAnotherStage(seen(replayed.headers), 'clickhouse-sink:grip.candidates')).toBe(false);
     // an ordinary record is every stage's
     expect(replayedForAnotherStage(original, 'judge')).toBe(false);
+  });
+});
+
+describe('a stage skips letters replayed for another stage', () => {
+  it('handles its own and ordinary records, commits past the others without handling them', async () => {
+    const transport = fakeTransport();
+    const handled: string[] = [];
+    const h = await runStage<{ id: string }, { id: string }>({
+      name: 'judge', inputTopic: 'in', outputTopic: 'out', dlqTopic: 'in.dlq', groupId: 'g', transport, serde: jsonSerde,
+      handler: async (v) => (handled.push(v.id), ok(v)), handleSignals: false, lagIntervalMs: 0, log: () => undefined,
+    });
+    const forStage = (offset: number, stage?: string) => {
+      const r = record('in', 0, offset, { id: `m${offset}` }, `m${offset}`);
+      return stage ? { ...r, headers: { [REPLAY_FOR_HEADER]: Buffer.from(stage) } } : r;
+    };
+    transport.fakeConsumer.deliver([{ topic: 'in', partition: 0, records: [forStage(0), forStage(1, 'clickhouse-sink:grip.candidates'), forStage(2, 'judge')] }]);
+    const t0 = Date.now();
+    while (transport.fakeConsumer.commits.length === 0 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 2));
+    expect(handled).toEqual(['m0', 'm2']);
+    expect(transport.fakeConsumer.commits).toEqual([{ topic: 'in', partition: 0, offset: 3n }]);
+    expect(h.stats()).toMatchObject({ in: 3, out: 2, dropped: 1 });
+    await h.stop();
   });
 });
 
