@@ -2,7 +2,7 @@
  * The streaming pipeline's commands: `grip services up|down|status|run`, `grip seed add`,
  * `grip replay`, `grip dlq list|replay`. Thin edges over services/ and the shared runtime.
  */
-import { readTextBytes } from '../../services/runtime/text-files.ts';
+import { openText } from '../../services/runtime/text-files.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -10,10 +10,11 @@ import { integer } from '../args.ts';
 import { loadConfig, type GripConfig } from '../../services/runtime/config.ts';
 import { consumerGroupsOf, portOf, SERVICE_NAMES, SERVICES, type ServiceName } from '../../services/stages.ts';
 import { connectKafka, jsonLogger, runService } from '../../services/runtime/service.ts';
-import { publishSeeds } from '../../services/seed-ingest/publish.ts';
+import { publishStream } from '../../services/seed-ingest/publish.ts';
 import { readRunFile } from '../../services/runtime/settings.ts';
 import { listDeadLetters, replayDeadLetters } from './dlq.ts';
 import { serviceState, ServicesError, startService, stopService } from './manager.ts';
+import { downGroup, supervise, supervisorRunning, upGroup } from './supervisor.ts';
 
 /** Services a replay can rewind: those that read a topic. */
 const REPLAYABLE = SERVICES.filter((s) => consumerGroupsOf(s.name).length > 0).map((s) => s.name);
@@ -51,48 +52,57 @@ export function registerPipelineCommands(program: Command): void {
 
   services
     .command('up')
-    .description('start every service that is not running, in the background; waits until each is healthy')
+    .description('start every service that is not running, in the background, and the supervisor that restarts crashed ones; waits until each is healthy')
     .option('--config <file>', 'settings file (YAML, as `grip run --config`) for the services')
     .option('--only <names>', 'comma-separated services to start')
+    .option('--restart-all', 'with --config: restart every running service with these settings')
     .action(async (o) => {
       checkSettingsFile(o.config);
       const config = loadConfig();
-      for (const name of serviceList(o.only, managedServices())) {
-        const { started, record } = await startService(config, name, { settingsFile: o.config });
-        process.stdout.write(`${name.padEnd(18)} ${started ? 'started' : 'running'}  pid ${record.pid}  ${record.url}  log ${record.log}\n`);
-      }
+      const started = await upGroup(config, serviceList(o.only, managedServices()), managedServices(), { settingsFile: o.config, restartAll: o.restartAll, log: (line) => process.stdout.write(`${line}\n`) });
+      for (const { name, started: s, record } of started) process.stdout.write(`${name.padEnd(18)} ${s ? 'started' : 'running'}  pid ${record.pid}  ${record.url}  log ${record.log}\n`);
     });
 
   services
     .command('down')
-    .description('stop the services started by `up` (SIGTERM: each drains, commits and disconnects)')
-    .option('--only <names>', 'comma-separated services to stop')
+    .description('stop the supervisor, then the services started by `up` (SIGTERM: each drains, commits and disconnects)')
+    .option('--only <names>', 'comma-separated services to stop (the supervisor keeps watching the others)')
     .action(async (o) => {
-      const config = loadConfig();
-      // Upstream first, so that downstream stages can drain what was already produced.
-      for (const name of serviceList(o.only, managedServices())) {
-        const stopped = await stopService(config, name);
-        process.stdout.write(`${name.padEnd(18)} ${stopped ? 'stopped' : 'not running'}\n`);
-      }
+      await downGroup(loadConfig(), serviceList(o.only, managedServices()), (line) => process.stdout.write(`${line}\n`), !o.only);
     });
 
   services
     .command('status')
-    .description('which services run, and whether they answer /healthz')
+    .description('which services run, whether they answer /healthz, and how often the supervisor restarted them')
     .option('--json', 'print JSON')
     .action(async (o) => {
       const config = loadConfig();
       const states = await Promise.all(managedServices().map((name) => serviceState(config, name)));
+      const supervisor = supervisorRunning(config);
       if (o.json) {
-        const out = Object.fromEntries(states.map((s) => [s.name, { running: s.running, healthy: s.healthy, pid: s.running ? s.record!.pid : null, url: s.record?.url ?? `http://${config.services.host}:${portOf(config, s.name)}`, log: s.record?.log ?? null }]));
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        const out = Object.fromEntries(
+          states.map((s) => [
+            s.name,
+            { running: s.running, healthy: s.healthy, pid: s.running ? s.record!.pid : null, restarts: s.record?.restarts ?? 0, settings_file: s.record?.settings_file ?? null, url: s.record?.url ?? `http://${config.services.host}:${portOf(config, s.name)}`, log: s.record?.log ?? null },
+          ]),
+        );
+        process.stdout.write(`${JSON.stringify({ ...out, supervisor: { running: supervisor !== null, pid: supervisor?.pid ?? null } }, null, 2)}\n`);
       } else {
         for (const s of states) {
           const what = !s.running ? 'stopped' : s.healthy ? 'healthy' : 'unhealthy';
-          process.stdout.write(`${s.name.padEnd(18)} ${what.padEnd(9)} ${s.running ? `pid ${s.record!.pid}  ${s.record!.url}` : ''}\n`);
+          process.stdout.write(`${s.name.padEnd(18)} ${what.padEnd(9)} ${s.running ? `pid ${s.record!.pid}  ${s.record!.url}  restarts ${s.record!.restarts ?? 0}` : ''}\n`);
         }
+        process.stdout.write(`${'supervisor'.padEnd(18)} ${supervisor ? `running   pid ${supervisor.pid}` : 'stopped'}\n`);
       }
       if (states.some((s) => s.running && !s.healthy)) process.exitCode = 1;
+    });
+
+  services
+    .command('supervise')
+    .description('the supervisor `up` starts in the background: restarts crashed services with their recorded settings')
+    .action(async () => {
+      await supervise(loadConfig());
+      process.exit(0);
     });
 
   services
@@ -117,17 +127,18 @@ export function registerPipelineCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (file: string, o) => {
       if (!fs.existsSync(file)) throw new ServicesError(`${file}: no such seed file`);
-      let body: Buffer = readTextBytes(file); // plain or gzip JSONL
-      if (o.limit !== undefined) body = firstLines(body, o.limit);
       const config = loadConfig();
       const { transport, serde } = await connectKafka(config, jsonLogger('seed-add'), 3);
       const producer = transport.producer();
       try {
-        const result = await publishSeeds(body, { producer, serde, fields: { problem: o.problemField, solution: o.solutionField, id: o.idField }, source: path.basename(file) });
+        // Streamed (plain or gzip JSONL): a file of any size is read a chunk at a time and sent in requests split by bytes.
+        const fields = { problem: o.problemField, solution: o.solutionField, id: o.idField };
+        const result = await publishStream(openText(file), { producer, serde, fields, source: path.basename(file) }, { limit: o.limit });
         if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         else {
-          for (const r of result.rejected) process.stderr.write(`${file}:${r.line}: ${r.message} (${r.reason}; sent to grip.seeds.dlq)\n`);
-          process.stdout.write(`sent ${result.accepted} seeds to grip.seeds (${result.duplicates} duplicate lines sent once, ${result.rejected.length} rejected lines to grip.seeds.dlq)\n`);
+          for (const r of result.rejections) process.stderr.write(`${file}:${r.line}: ${r.message} (${r.reason}; sent to grip.seeds.dlq)\n`);
+          if (result.rejected > result.rejections.length) process.stderr.write(`... and ${result.rejected - result.rejections.length} more rejected lines (grip dlq list --stage seed-ingest)\n`);
+          process.stdout.write(`sent ${result.accepted} seeds to grip.seeds (${result.duplicates} duplicate lines sent once, ${result.rejected} rejected lines to grip.seeds.dlq)\n`);
         }
       } finally {
         await producer.close();
@@ -195,24 +206,15 @@ export function registerPipelineCommands(program: Command): void {
     });
   dlq
     .command('replay')
-    .description('send dead letters back to the topic they failed on (seed-ingest rejects are checked again)')
+    .description('send dead letters not replayed before back to the stage they failed in (seed-ingest rejects are checked again with their field mapping)')
     .option('--stage <name>', 'only this stage')
     .option('--reason <reason>', 'only this reason')
+    .option('--again', 'also send the letters an earlier replay sent')
     .action(async (o) => {
       const config: GripConfig = loadConfig();
-      const result = await replayDeadLetters(config, { stage: o.stage, reason: o.reason });
-      process.stdout.write(`replayed ${result.replayed} dead letters (${result.seedsAccepted} seed lines accepted, ${result.seedsRejected} rejected again)\n`);
+      const result = await replayDeadLetters(config, { stage: o.stage, reason: o.reason, again: o.again });
+      process.stdout.write(`replayed ${result.replayed} dead letters (${result.skipped} replayed before, left out; ${result.seedsAccepted} seed lines accepted, ${result.seedsRejected} rejected again)\n`);
     });
-}
-
-function firstLines(body: Buffer, n: number): Buffer {
-  let end = 0;
-  for (let i = 0; i < n; i++) {
-    const next = body.indexOf(0x0a, end);
-    if (next === -1) return body;
-    end = next + 1;
-  }
-  return body.subarray(0, end);
 }
 
 function parseTime(value: string): number {

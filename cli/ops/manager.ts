@@ -1,8 +1,10 @@
 /**
  * `grip services up|down|status`: every service as a local background process. Each runs
- * `grip services run <name>` with its output in <GRIP_STATE_DIR>/logs/<name>.log and its pid and
- * settings recorded in <GRIP_STATE_DIR>/run/<name>.json. Processes are stopped by recorded pid only
- * (SIGTERM: the service drains, commits and disconnects; SIGKILL after a timeout).
+ * `grip services run <name>` with its output in <GRIP_STATE_DIR>/logs/<name>.log and its pid, its
+ * process start time and its settings recorded in <GRIP_STATE_DIR>/run/<name>.json. A process is
+ * known by its identity, pid AND start time (/proc/<pid>/stat): a pid reused by another program
+ * after ours died is never taken for it, never signalled. Stopping: SIGTERM (the service drains,
+ * commits and disconnects), SIGKILL after a timeout. supervisor.ts restarts crashed ones.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +20,12 @@ export interface ServiceRecord {
   settings_file: string | null;
   url: string;
   log: string;
+  /** Start time of the process (field 22 of /proc/<pid>/stat, clock ticks since boot); null without procfs. */
+  start_time?: string | null;
+  /** Times the supervisor started this service again after it died. */
+  restarts?: number;
+  /** Set while `down` (or a replay) stops it on purpose: the supervisor leaves it alone. */
+  stopping?: boolean;
 }
 
 export interface ServiceState {
@@ -36,6 +44,7 @@ export class ServicesError extends Error {
 
 const runDir = (config: GripConfig) => path.join(config.services.stateDir, 'run');
 const logDir = (config: GripConfig) => path.join(config.services.stateDir, 'logs');
+export const runFile = (config: GripConfig, file: string) => path.join(runDir(config), file);
 const recordFile = (config: GripConfig, name: ServiceName) => path.join(runDir(config), `${name}.json`);
 
 export function readRecord(config: GripConfig, name: ServiceName): ServiceRecord | null {
@@ -62,7 +71,34 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-async function healthy(url: string): Promise<boolean> {
+/** The start time of process `pid` (clock ticks since boot), or undefined when there is no such process or no procfs. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after "pid (comm)": state is field 3, starttime field 22
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while the process recorded as {pid, start_time} is the one still running (not a later process with its pid). */
+export function isSameProcess(pid: number, startTime: string | null | undefined): boolean {
+  if (!isAlive(pid)) return false;
+  if (!startTime) return true; // recorded without procfs: the pid is all we know
+  const now = processStartTime(pid);
+  return now === undefined || now === startTime;
+}
+
+const recordAlive = (record: ServiceRecord) => isSameProcess(record.pid, record.start_time);
+
+export function writeRecord(config: GripConfig, record: ServiceRecord): void {
+  const file = recordFile(config, record.name);
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+  fs.renameSync(`${file}.tmp`, file); // readers never see half a record
+}
+
+export async function healthy(url: string): Promise<boolean> {
   try {
     const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
     return res.ok;
@@ -73,7 +109,7 @@ async function healthy(url: string): Promise<boolean> {
 
 export async function serviceState(config: GripConfig, name: ServiceName): Promise<ServiceState> {
   const record = readRecord(config, name);
-  const running = record !== null && isAlive(record.pid);
+  const running = record !== null && recordAlive(record);
   return { name, running, healthy: running && (await healthy(record!.url)), record };
 }
 
@@ -90,6 +126,10 @@ export interface StartOptions {
   /** How long to wait for /healthz. */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Restarts so far, kept in the record (the supervisor's). */
+  restarts?: number;
+  /** Resolve once spawned instead of waiting for /healthz (the supervisor watches it itself). */
+  noWait?: boolean;
 }
 
 /** Starts one service in the background unless it runs already; resolves when it is healthy. */
@@ -108,12 +148,13 @@ export async function startService(config: GripConfig, name: ServiceName, opts: 
   fs.closeSync(out);
   child.unref();
   const url = `http://${config.services.host === '0.0.0.0' ? '127.0.0.1' : config.services.host}:${portOf(config, name)}`;
-  const record: ServiceRecord = { name, pid: child.pid!, started_at: new Date().toISOString(), settings_file: settingsFile, url, log };
-  fs.writeFileSync(recordFile(config, name), `${JSON.stringify(record, null, 2)}\n`);
+  const record: ServiceRecord = { name, pid: child.pid!, start_time: processStartTime(child.pid!) ?? null, started_at: new Date().toISOString(), settings_file: settingsFile, url, log, restarts: opts.restarts ?? 0 };
+  writeRecord(config, record);
+  if (opts.noWait) return { started: true, record };
 
   const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
   while (Date.now() < deadline) {
-    if (!isAlive(record.pid)) throw new ServicesError(`${name} exited during start; the end of ${log}:\n${logTail(log)}`);
+    if (!recordAlive(record)) throw new ServicesError(`${name} exited during start; the end of ${log}:\n${logTail(log)}`);
     if (await healthy(url)) return { started: true, record };
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -123,17 +164,26 @@ export async function startService(config: GripConfig, name: ServiceName, opts: 
 /** SIGTERM, then SIGKILL after `graceMs`. Resolves when the process is gone. */
 export async function stopService(config: GripConfig, name: ServiceName, graceMs = 30_000): Promise<boolean> {
   const record = readRecord(config, name);
-  if (!record || !isAlive(record.pid)) {
+  if (!record || !recordAlive(record)) {
     fs.rmSync(recordFile(config, name), { force: true });
     return false;
   }
-  process.kill(record.pid, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (isAlive(record.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  if (isAlive(record.pid)) {
-    process.kill(record.pid, 'SIGKILL');
-    while (isAlive(record.pid)) await new Promise((r) => setTimeout(r, 100));
-  }
+  writeRecord(config, { ...record, stopping: true });
+  const stopped = await stopProcess(record.pid, record.start_time, graceMs);
   fs.rmSync(recordFile(config, name), { force: true });
+  return stopped;
+}
+
+/** Stops the process {pid, startTime} if it is still that process: SIGTERM, SIGKILL after `graceMs`. */
+export async function stopProcess(pid: number, startTime: string | null | undefined, graceMs = 30_000): Promise<boolean> {
+  const same = () => isSameProcess(pid, startTime);
+  if (!same()) return false;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (same() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  if (same()) {
+    process.kill(pid, 'SIGKILL');
+    while (same()) await new Promise((r) => setTimeout(r, 100));
+  }
   return true;
 }

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Counter, Gauge, Histogram, register } from 'prom-client';
 import { createAnalytics, type AnalyticsOptions, type ClickHouseReport } from '../analytics/index.ts';
 import { servicePortOf, type GripConfig } from '../runtime/config.ts';
+import { hostAllowed, redactSecrets, redactUrl } from '../runtime/web-guard.ts';
 
 const reportsTotal = new Counter({ name: 'grip_dashboard_reports_total', help: 'Reports computed for the page, by outcome (ok, error)', labelNames: ['outcome'] as const });
 const reportSeconds = new Histogram({
@@ -101,8 +102,15 @@ export async function startDashboard(config: GripConfig, opts: DashboardOptions 
   const send = (res: http.ServerResponse, status: number, type: string, body: string | Buffer, cache = 'no-store') =>
     res.writeHead(status, { 'content-type': type, 'cache-control': cache }).end(body);
 
+  // What the page may show of ClickHouse: never its credentials (a password, or a URL holding one).
+  const shownUrl = redactUrl(config.clickhouse.url);
+  const redact = (text: string) => redactSecrets(text, [config.clickhouse.password, config.clickhouse.url]);
+
   const server = http.createServer((req, res) => {
     const route = (req.url ?? '/').split('?')[0];
+    // DNS rebinding: a page of evil.example resolving to 127.0.0.1 reaches us with Host: evil.example.
+    // /healthz and /metrics hold nothing to steal, and Prometheus scrapes them by container name.
+    if (route !== '/healthz' && route !== '/metrics' && !hostAllowed(req.headers.host, config.services.allowedHosts)) return void send(res, 403, 'text/plain', `Host ${JSON.stringify(req.headers.host ?? '')} is not one this dashboard answers to (GRIP_ALLOWED_HOSTS)\n`);
     if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
     switch (route) {
       case '/':
@@ -116,7 +124,7 @@ export async function startDashboard(config: GripConfig, opts: DashboardOptions 
         return void snapshot().then((s) =>
           s.status === 'ok'
             ? send(res, 200, 'application/json', JSON.stringify({ status: 'ok', report: s.report }))
-            : send(res, 503, 'application/json', JSON.stringify({ status: 'error', kind: s.kind, error: s.error, clickhouse_url: config.clickhouse.url })),
+            : send(res, 503, 'application/json', JSON.stringify({ status: 'error', kind: s.kind, error: redact(s.error), clickhouse_url: shownUrl })),
         );
       case '/favicon.ico':
         return void res.writeHead(204).end();
@@ -127,7 +135,7 @@ export async function startDashboard(config: GripConfig, opts: DashboardOptions 
           .catch((error: Error) => send(res, 500, 'text/plain', `metrics failed: ${error.message}\n`));
       case '/healthz':
         // The service is healthy while it serves; ClickHouse's state is reported, not fatal.
-        return void send(res, 200, 'application/json', JSON.stringify({ status: 'ok', clickhouse: last ? last.status : 'unknown', ...(last?.status === 'error' ? { error: last.error } : {}) }));
+        return void send(res, 200, 'application/json', JSON.stringify({ status: 'ok', clickhouse: last ? last.status : 'unknown', ...(last?.status === 'error' ? { error: redact(last.error) } : {}) }));
       default:
         return void send(res, 404, 'text/plain', 'not found: try /, /api/report, /metrics or /healthz\n');
     }
@@ -141,7 +149,7 @@ export async function startDashboard(config: GripConfig, opts: DashboardOptions 
   });
   const bound = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
-  log(`dashboard: serving ${url} (ClickHouse ${config.clickhouse.url}, database ${config.clickhouse.database})`);
+  log(`dashboard: serving ${url} (ClickHouse ${shownUrl}, database ${config.clickhouse.database})`);
   return {
     url,
     port: bound,

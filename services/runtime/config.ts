@@ -44,6 +44,10 @@ export interface GripConfig {
     stateDir: string;
     /** Settings file (the YAML of `grip run --config`) the services read; undefined: built-in defaults. */
     settingsFile: string | undefined;
+    /** Bearer token POST /seeds requires; required when `host` is not a loopback address. */
+    ingestToken: string | undefined;
+    /** Host names (besides IP literals, localhost and this machine's name) the web servers answer to: DNS-rebinding guard. */
+    allowedHosts: string[];
   };
 }
 
@@ -109,6 +113,8 @@ export const ENV_VARS: EnvVarDoc[] = [
   { name: 'GRIP_SERVICES_HOST', default: '127.0.0.1', description: "interface the services' HTTP servers bind" },
   { name: 'GRIP_STATE_DIR', default: '<GRIP_CACHE_DIR>/state', description: "services' LLM answer caches, pid files and logs" },
   { name: 'GRIP_CONFIG', default: '(none)', description: 'settings file (YAML, as `grip run --config`) the services read' },
+  { name: 'GRIP_INGEST_TOKEN', default: '(none)', description: 'bearer token POST /seeds requires (`Authorization: Bearer ...`); seed-ingest refuses to start without one when GRIP_SERVICES_HOST is not a loopback address' },
+  { name: 'GRIP_ALLOWED_HOSTS', default: '(none)', description: 'comma-separated host names seed-ingest and the dashboard answer to, besides IP addresses, localhost and this machine\'s name' },
 ];
 
 export class ConfigError extends Error {
@@ -207,6 +213,8 @@ export function loadConfig(env: Env = process.env): GripConfig {
       portOverrides,
       stateDir: path.resolve(read(env, 'GRIP_STATE_DIR', path.join(cacheDir, 'state'))),
       settingsFile: settingsFile === '' ? undefined : path.resolve(settingsFile),
+      ingestToken: read(env, 'GRIP_INGEST_TOKEN', '') || undefined,
+      allowedHosts: read(env, 'GRIP_ALLOWED_HOSTS', '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
     },
   };
 }

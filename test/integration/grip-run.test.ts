@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../services/runtime/config.ts';
+import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
 
 const MATH_TRAIN = path.join(REPO_ROOT, '..', 'shared', 'data', 'math', 'train.jsonl');
 const GRIP = path.join(REPO_ROOT, 'bin', 'grip.mjs');
@@ -54,10 +55,10 @@ describe('grip run with the local model', () => {
     const out = tmp();
     const child = spawn(process.execPath, [GRIP, 'run', '--seeds', MATH_TRAIN, '--out', out, ...ARGS], { stdio: 'ignore' });
     const cache = path.join(out, '.grip', 'llm-cache.jsonl');
-    const total = lines(path.join(whole, '.grip', 'llm-cache.jsonl')).length;
+    const total = FileLlmCache.entriesIn(path.join(whole, '.grip', 'llm-cache.jsonl'));
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
-        if (lines(cache).length >= Math.max(2, Math.floor(total / 2))) {
+        if (FileLlmCache.entriesIn(cache) >= Math.max(2, Math.floor(total / 2))) {
           clearInterval(timer);
           child.kill('SIGKILL');
           resolve();

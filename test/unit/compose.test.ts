@@ -18,7 +18,9 @@ const ENV_VARS = envVarDocs();
 interface ComposeService {
   image?: string;
   command?: string[];
-  depends_on?: string[];
+  depends_on?: string[] | Record<string, { condition: string }>;
+  restart?: string;
+  healthcheck?: { test?: string[] };
   ports?: string[];
   environment?: Record<string, string>;
   profiles?: string[];
@@ -127,6 +129,21 @@ describe('docker-compose.yml', () => {
       expect(loadConfig(service.environment ?? {}).services.host, `${name} GRIP_SERVICES_HOST`).toBe('0.0.0.0');
     }
     expect(portMappings(services['grip-dashboard'] as ComposeService)).toContainEqual({ host: DEFAULT_SERVICE_PORTS.dashboard, container: DEFAULT_SERVICE_PORTS.dashboard });
+  });
+
+  it('restarts every service after a crash, and checks the health of every project service on its own /healthz', () => {
+    for (const [name, service] of Object.entries(services)) expect(service.restart, `${name} restart policy`).toBe('unless-stopped');
+    for (const [name, service] of projectServices) {
+      const port = DEFAULT_SERVICE_PORTS[name.slice('grip-'.length) as keyof typeof DEFAULT_SERVICE_PORTS];
+      expect(service.healthcheck?.test?.join(' '), `${name} healthcheck`).toContain(`http://127.0.0.1:${port}/healthz`);
+      // started only once the broker and ClickHouse answer their own health checks
+      const deps = service.depends_on as Record<string, { condition: string }>;
+      for (const dep of ['kafka', 'clickhouse']) {
+        expect(deps[dep]?.condition, `${name} waits for ${dep}`).toBe('service_healthy');
+        expect(services[dep]?.healthcheck?.test, `${dep} has a healthcheck`).toBeDefined();
+      }
+    }
+    for (const model of ['llm', 'llm-large']) expect(services[model]?.healthcheck?.test?.join(' '), `${model} healthcheck`).toContain('/health');
   });
 
   it('mounts a Prometheus config that parses and scrapes the model servers and every project service on its port', () => {

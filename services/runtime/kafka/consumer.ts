@@ -18,7 +18,7 @@ import { jsonLogger } from '../log.ts';
 import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from '../retry.ts';
 import { Semaphore } from '../semaphore.ts';
 import { topicSpec } from '../../../schemas/catalog.ts';
-import { dlqRecord } from './dlq.ts';
+import { dlqRecord, replayedForAnotherStage } from './dlq.ts';
 import { classifyError, dlqReasonOf, errorMessage } from './errors.ts';
 import { OffsetTracker } from './offsets.ts';
 import type { Serde } from './serde.ts';
@@ -182,6 +182,7 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
   // ---- one message -------------------------------------------------------------------------
   async function handleRecord(record: InRecord, lastInBatch: boolean, turn: { wait: Promise<void>; release: () => void }): Promise<RecordOutcome> {
     try {
+      if (replayedForAnotherStage(record, stage)) return { kind: 'drop', reason: 'replayed_for_another_stage', records: [] };
       const outcome = await attemptRecord(record, lastInBatch, turn.wait);
       const handled = handledTo.get(record.partition);
       if (handled === undefined || record.offset + 1n > handled) handledTo.set(record.partition, record.offset + 1n);

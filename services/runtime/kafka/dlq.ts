@@ -11,6 +11,19 @@ export const DLQ_HEADERS = {
   sourceOffset: 'dlq-source-offset',
 } as const;
 
+/**
+ * Set by `grip dlq replay` on a letter it sends back: the stage (as in dlq-stage) the letter is
+ * for. Every other stage reading that topic skips the record, so a sink's letter sent back to
+ * grip.candidates is not judged again, and a judge's letter is not stored by the sink twice.
+ */
+export const REPLAY_FOR_HEADER = 'grip-replay-for';
+
+/** True when `record` was replayed for a stage other than `stage`. */
+export function replayedForAnotherStage(record: InRecord, stage: string): boolean {
+  const target = record.headers[REPLAY_FOR_HEADER];
+  return target !== undefined && target.toString('utf8') !== stage;
+}
+
 /** Header values are bounded so that a huge error message cannot make the DLQ record too large. */
 const MAX_DETAIL_BYTES = 4096;
 

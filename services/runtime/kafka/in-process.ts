@@ -29,7 +29,10 @@ import type {
 
 interface Topic {
   config: Record<string, string>;
+  /** Each partition's log; a record's offset is its index. */
   partitions: InRecord[][];
+  /** Per partition, the first offset still held (records before it were deleted). */
+  starts: number[];
 }
 
 export interface InProcessOptions {
@@ -82,7 +85,8 @@ export class InProcessTransport implements KafkaTransport {
 
   /** Every record of a topic, partition by partition, in offset order (for `grip run`'s outputs). */
   records(topic: string): InRecord[] {
-    return this.topics.get(topic)?.partitions.flat() ?? [];
+    const t = this.topics.get(topic);
+    return t ? t.partitions.flatMap((log, p) => log.slice(t.starts[p])) : [];
   }
 
   // ---- internals shared with the consumer and admin ----------------------------------------
@@ -95,7 +99,7 @@ export class InProcessTransport implements KafkaTransport {
 
   create(spec: TopicToCreate): boolean {
     if (this.topics.has(spec.topic)) return false;
-    this.topics.set(spec.topic, { config: { ...spec.config }, partitions: Array.from({ length: this.partitionsPerTopic }, () => []) });
+    this.topics.set(spec.topic, { config: { ...spec.config }, partitions: Array.from({ length: this.partitionsPerTopic }, () => []), starts: Array.from({ length: this.partitionsPerTopic }, () => 0) });
     return true;
   }
 
@@ -196,7 +200,9 @@ class InProcessConsumer implements ConsumerPort {
         for (const topic of this.options.topics) {
           this.broker.topic(topic).partitions.forEach((log, partition) => {
             if (budget <= 0) return;
-            const from = this.position(topic, partition);
+            const start = BigInt(this.broker.topic(topic).starts[partition]!);
+            const at = this.position(topic, partition);
+            const from = at < start ? start : at;
             if (from >= BigInt(log.length)) return;
             const records = log.slice(Number(from), Number(from) + budget);
             budget -= records.length;
@@ -261,6 +267,18 @@ class InProcessAdmin implements AdminPort {
 
   async endOffsets(topics: string[]): Promise<TopicPartitionOffset[]> {
     return topics.flatMap((topic) => this.broker.topic(topic).partitions.map((log, partition) => ({ topic, partition, offset: BigInt(log.length) })));
+  }
+
+  async startOffsets(topics: string[]): Promise<TopicPartitionOffset[]> {
+    return topics.flatMap((topic) => this.broker.topic(topic).starts.map((start, partition) => ({ topic, partition, offset: BigInt(start) })));
+  }
+
+  async deleteRecords(topic: string, before: Array<{ partition: number; offset: bigint }>): Promise<void> {
+    const t = this.broker.topic(topic);
+    for (const { partition, offset } of before) {
+      const end = t.partitions[partition]!.length;
+      t.starts[partition] = Math.max(t.starts[partition]!, Math.min(Number(offset), end));
+    }
   }
 
   async offsetsForTimestamp(topic: string, timestamp: number): Promise<TopicPartitionOffset[]> {

@@ -6,6 +6,6 @@ export { connectSerde, localSerde, subjectOf, type Serde, type RegistrySerdeOpti
 export { ensureTopics, topicsToCreate } from './topics.ts';
 export { runStage, type OrderedStep, type StageHandle, type StageOptions, type StageContext, type StageHandler, type StageStats } from './consumer.ts';
 export { classifyError, DecodeError, NonRetriableError, RetriableError, type ErrorClass } from './errors.ts';
-export { dlqRecord, DLQ_HEADERS } from './dlq.ts';
+export { dlqRecord, DLQ_HEADERS, REPLAY_FOR_HEADER, replayedForAnotherStage } from './dlq.ts';
 export { OffsetTracker } from './offsets.ts';
 export { readLog, type LogReader, type LogReaderOptions } from './log-reader.ts';

@@ -23,7 +23,7 @@ import { classifyError, errorMessage } from './errors.ts';
 import { jsonLogger, type Logger } from '../log.ts';
 import { backoffDelay, sleep, type BackoffOptions } from '../retry.ts';
 import type { Serde } from './serde.ts';
-import type { InRecord, KafkaTransport } from './transport.ts';
+import type { InRecord, KafkaTransport, TopicPartitionOffset } from './transport.ts';
 
 const badRecords = new Counter({
   name: 'grip_log_reader_bad_records_total',
@@ -71,13 +71,21 @@ export interface LogReader {
 const SKIPPED = Symbol('skipped');
 const STOPPED = Symbol('stopped');
 
+/** Partitions with records to read (start < end), with their end offsets. */
+export function pendingPartitions(starts: TopicPartitionOffset[], ends: TopicPartitionOffset[]): Map<number, bigint> {
+  const startOf = new Map(starts.map((s) => [s.partition, s.offset]));
+  return new Map(ends.filter((e) => e.offset > (startOf.get(e.partition) ?? 0n)).map((e) => [e.partition, e.offset]));
+}
+
 export async function readLog<T>(options: LogReaderOptions<T>): Promise<LogReader> {
   const { transport, serde, topic } = options;
   const admin = transport.admin();
   let ends: Map<number, bigint>;
   try {
-    const endOffsets = await admin.endOffsets([topic]);
-    ends = new Map(endOffsets.filter((e) => e.offset > 0n).map((e) => [e.partition, e.offset]));
+    // A partition is read up to its end only if it holds a record: once every record expired
+    // (30-day DLQ retention), start = end > 0 and there is nothing to wait for.
+    const [starts, endOffsets] = await Promise.all([admin.startOffsets([topic]), admin.endOffsets([topic])]);
+    ends = pendingPartitions(starts, endOffsets);
   } finally {
     await admin.close().catch(() => undefined);
   }

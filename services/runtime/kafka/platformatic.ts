@@ -30,6 +30,7 @@ import type {
   TopicPartitionOffset,
   TopicToCreate,
 } from './transport.ts';
+import { splitByBytes } from './transport.ts';
 
 const LATEST = -1n;
 const EARLIEST = -2n;
@@ -85,7 +86,8 @@ class PlatformaticProducer implements ProducerPort {
     while (this.queue.length > 0) {
       const group = this.queue.splice(0);
       try {
-        await this.producer.send({ messages: group.flatMap((g) => g.records.map(toMessage)) });
+        // Split by bytes: merged sends (or one big send) must not exceed Kafka's request limit.
+        for (const part of splitByBytes(group.flatMap((g) => g.records))) await this.producer.send({ messages: part.map(toMessage) });
         for (const g of group) g.resolve();
       } catch (error) {
         for (const g of group) g.reject(error);
@@ -297,6 +299,14 @@ class PlatformaticAdmin implements AdminPort {
 
   async endOffsets(topics: string[]): Promise<TopicPartitionOffset[]> {
     return (await Promise.all(topics.map((t) => this.listOffsets(t, LATEST)))).flat();
+  }
+
+  async startOffsets(topics: string[]): Promise<TopicPartitionOffset[]> {
+    return (await Promise.all(topics.map((t) => this.listOffsets(t, EARLIEST)))).flat();
+  }
+
+  async deleteRecords(topic: string, before: Array<{ partition: number; offset: bigint }>): Promise<void> {
+    if (before.length > 0) await this.admin.deleteRecords({ topics: [{ name: topic, partitions: before.map((b) => ({ partition: b.partition, offset: b.offset })) }] });
   }
 
   async offsetsForTimestamp(topic: string, timestamp: number): Promise<TopicPartitionOffset[]> {

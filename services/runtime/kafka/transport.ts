@@ -99,6 +99,10 @@ export interface AdminPort {
   groupOffsets(groupId: string, topics: string[]): Promise<TopicPartitionOffset[]>;
   /** Log end offsets (the offset the next produced record will get). */
   endOffsets(topics: string[]): Promise<TopicPartitionOffset[]>;
+  /** Log start offsets (the first offset still held: later than 0 once records expired or were deleted). */
+  startOffsets(topics: string[]): Promise<TopicPartitionOffset[]>;
+  /** Deletes every record before `offset` in each partition given (Kafka's DeleteRecords: what retention does, now). */
+  deleteRecords(topic: string, before: Array<{ partition: number; offset: bigint }>): Promise<void>;
   /** For each partition, the first offset whose timestamp is >= `timestamp` (ms), or the end offset. */
   offsetsForTimestamp(topic: string, timestamp: number): Promise<TopicPartitionOffset[]>;
   /**
@@ -115,6 +119,40 @@ export interface KafkaTransport {
   producer(): ProducerPort;
   consumer(options: ConsumerOptions): Promise<ConsumerPort>;
   admin(): AdminPort;
+}
+
+/**
+ * Bytes per produce request. Kafka refuses a record batch over the broker's message.max.bytes
+ * (1 MiB by default) and the client a request over max.request.size (1 MiB): records are sent in
+ * requests of at most this many bytes (a single larger record still goes alone, and fails loudly).
+ */
+export const MAX_PRODUCE_BYTES = 768 * 1024;
+/** Per-record framing in a v2 record batch, counted generously. */
+const RECORD_OVERHEAD_BYTES = 64;
+
+export function recordBytes(r: OutRecord): number {
+  let n = RECORD_OVERHEAD_BYTES + r.value.length + (r.key?.length ?? 0);
+  for (const [k, v] of Object.entries(r.headers ?? {})) n += Buffer.byteLength(k) + (Buffer.isBuffer(v) ? v.length : Buffer.byteLength(v));
+  return n;
+}
+
+/** Splits records, in order, into groups of at most `maxBytes` each (a record larger than that is a group of its own). */
+export function splitByBytes(records: OutRecord[], maxBytes = MAX_PRODUCE_BYTES): OutRecord[][] {
+  const out: OutRecord[][] = [];
+  let group: OutRecord[] = [];
+  let size = 0;
+  for (const r of records) {
+    const n = recordBytes(r);
+    if (group.length > 0 && size + n > maxBytes) {
+      out.push(group);
+      group = [];
+      size = 0;
+    }
+    group.push(r);
+    size += n;
+  }
+  if (group.length > 0) out.push(group);
+  return out;
 }
 
 /** Sum of (end offset - committed offset) per partition; a partition never committed counts from 0. */

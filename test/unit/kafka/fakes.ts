@@ -165,6 +165,8 @@ export class MemoryLog implements KafkaTransport {
     };
     return {
       endOffsets: async (topics: string[]) => topics.map((topic) => ({ topic, partition: 0, offset: BigInt(this.records(topic).length) })),
+      startOffsets: async (topics: string[]) => topics.map((topic) => ({ topic, partition: 0, offset: 0n })),
+      deleteRecords: unused,
       deleteGroups: async () => {},
       close: async () => {},
       createTopics: unused,
