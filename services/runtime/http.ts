@@ -19,7 +19,8 @@ export interface OpsServerOptions {
 
 /** A health answer with a reason: `degraded` is alive but not doing its work (e.g. a sink whose inserts are stopped). */
 export interface HealthReport {
-  status: 'ok' | 'degraded' | 'unhealthy';
+  /** standby: alive and ready to take over (a second instance of a one-instance stage). */
+  status: 'ok' | 'standby' | 'degraded' | 'unhealthy';
   reason?: string;
 }
 
@@ -60,7 +61,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
         .then(
           (answer) => {
             const report: HealthReport = typeof answer === 'boolean' ? { status: answer ? 'ok' : 'unhealthy' } : answer;
-            res.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
+            res.writeHead(report.status === 'ok' || report.status === 'standby' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
           },
           (error: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'unhealthy', error: error.message })),
         );

@@ -11,14 +11,15 @@ import { checkConfigNames, declarationOf, LLM_STEPS, portOf } from '../stages.ts
 import { loadConfig, type GripConfig } from './config.ts';
 import { EmbeddingsClient } from './embeddings.ts';
 import { FileLlmCache } from './file-llm-cache.ts';
-import { startOpsServer, type OpsServer } from './http.ts';
 import { connectSerde, ensureTopics, platformaticTransport, type KafkaTransport, type Serde } from './kafka/index.ts';
 import { errorMessage } from './kafka/errors.ts';
 import { LlmClient } from './llm.ts';
 import { jsonLogger, type Logger } from './log.ts';
 import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.ts';
 import { parseRunFile, readRunFile, resolveRunSettings, type RunSettings } from './settings.ts';
-import { startStage, type RunningService, type ServiceContext } from './stage.ts';
+import { healthReport, startOpsServer, type OpsServer } from './http.ts';
+import { leaseFor } from './leader.ts';
+import { startStage, type RunningService, type ServiceContext, type StageDeclaration, type StartedStage } from './stage.ts';
 
 export { jsonLogger, type Logger, type LogLevel } from './log.ts';
 
@@ -103,7 +104,8 @@ export interface ServiceHandle {
 export async function runService(name: string, opts: { env?: Record<string, string | undefined>; handleSignals?: boolean } = {}): Promise<ServiceHandle> {
   const ctx = await createServiceContext(name, opts.env);
   const declaration = declarationOf(name);
-  const running: RunningService = declaration.kind === 'stage' ? await startStage(declaration, ctx) : await declaration.start(ctx);
+  const running: RunningService =
+    declaration.kind === 'service' ? await declaration.start(ctx) : declaration.scaling === 'one' ? await activeWhenLeader(declaration, ctx) : await startStage(declaration, ctx);
   const host = ctx.config.services.host;
   let ops: OpsServer | { url: string; close(): Promise<void> };
   try {
@@ -145,4 +147,39 @@ export async function runService(name: string, opts: { env?: Record<string, stri
   );
   done.catch(() => undefined);
   return { url: ops.url, stop: async () => { await stop(); await done.catch(() => undefined); }, done };
+}
+
+/**
+ * A stage declared `scaling: 'one'`: a standby (alive, /healthz `standby`) until this instance holds
+ * the lease of the active instance (leader.ts), then the stage; losing the lease crashes it, so it
+ * stops processing at once and its supervisor starts it again, as a standby.
+ */
+async function activeWhenLeader(declaration: StageDeclaration, ctx: ServiceContext): Promise<RunningService> {
+  const lease = await leaseFor(ctx.transport, declaration.name, ctx.log);
+  let stage: StartedStage | undefined;
+  let stopped = false;
+  const done = (async () => {
+    try {
+      await lease.acquired;
+    } catch {
+      return; // stopped while a standby
+    }
+    if (stopped) return;
+    stage = await startStage(declaration, ctx);
+    if (stopped) return stage.stop();
+    const lost = lease.lost.then(() => {
+      throw new Error(`${declaration.name}: lost the lease of the active instance`);
+    });
+    await Promise.race([stage.done, lost]);
+  })();
+  return {
+    healthy: () => (stage ? stage.healthy() : !stopped),
+    health: () => (stage ? (stage.health?.() ?? healthReport(stage.healthy(), null)) : { status: 'standby', reason: `another instance holds ${declaration.name}'s lease` }),
+    done: done.finally(() => lease.release()),
+    stop: async () => {
+      stopped = true;
+      await stage?.stop();
+      await lease.release();
+    },
+  };
 }
