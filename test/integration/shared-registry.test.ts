@@ -11,22 +11,12 @@ import { connectSerde, type Serde } from '../../services/runtime/kafka/serde.ts'
 import { ensureTopics } from '../../services/runtime/kafka/topics.ts';
 import type { AdminPort } from '../../services/runtime/kafka/transport.ts';
 import { cleanup, config, testSpec, transport } from './kafka-helpers.ts';
+import { embedKcNames, KC_NAMES, sameConcept } from '../fixtures/kc-vectors.ts';
 
 const run = Date.now();
 const spec = testSpec('grip.kc-registry', `test.kc-registry.${run}`, 1);
-const VECTORS: Record<string, number[]> = {
-  'Pythagorean theorem': [1, 0, 0, 0],
-  'Pythagoras theorem': [0.96, 0.28, 0, 0],
-  'Theorem of Pythagoras': [0.8, 0, 0.6, 0],
-  'Distance formula': [0, 1, 0, 0],
-  'Euclidean distance': [0, 0.8, 0, 0.6],
-  'Law of cosines': [0, 0, 0, 1],
-  'Cosine rule': [0, 0, 0.3, 0.954],
-  'Area of a circle': [0.5, 0.5, 0.5, 0.5],
-};
-const NAMES = Object.keys(VECTORS);
-const embed = async (names: string[]) => names.map((n) => VECTORS[n]!);
-const synonymCheck = async (a: { name: string }, b: { name: string }) => /pythag/i.test(a.name) && /pythag/i.test(b.name);
+const NAMES = KC_NAMES.slice(0, 8);
+const synonymCheck = async (a: { name: string }, b: { name: string }) => sameConcept(a.name, b.name);
 
 let admin: AdminPort;
 let serde: Serde;
@@ -48,8 +38,8 @@ afterAll(async () => {
 async function instance(options: KcRegistryOptions = {}): Promise<SharedKcRegistry> {
   const producer = transport.producer();
   producers.push(producer);
-  const shared = new SharedKcRegistry(createKcRegistry({ embed, synonymCheck, ...options }), {
-    transport, serde, producer, embeddingsModel: 'test-embeddings', embed, topic: spec.topic, readBackTimeoutMs: 20_000,
+  const shared = new SharedKcRegistry(createKcRegistry({ embed: embedKcNames, synonymCheck, ...options }), {
+    transport, serde, producer, embeddingsModel: 'test-embeddings', embed: embedKcNames, topic: spec.topic, readBackTimeoutMs: 20_000,
   });
   running.push(shared);
   await shared.start();
