@@ -2,8 +2,9 @@
  * Batching ClickHouse writer: rows accumulate per table and are inserted when a table's buffer
  * reaches `maxBatchRows` or its oldest row has waited `maxBatchWaitMs`. Each `add` returns a
  * promise that resolves only after ClickHouse accepted the insert holding those rows, so the Kafka
- * runtime commits offsets after it; it rejects with SinkWriteError when the insert failed for good
- * (nothing is dropped silently: the caller must not commit, and should crash or retry).
+ * runtime commits offsets after it. It rejects with SinkRowRejectedError when ClickHouse refused
+ * one of those rows on its own (dead-letter it), with SinkWriteError when ClickHouse stayed
+ * unreachable (retry later); nothing is dropped silently: the caller must not commit on a rejection.
  *
  * Inserts use @clickhouse/client with JSONEachRow: values travel as JSON in the request body and
  * are never spliced into SQL. One insert per table is in flight at a time (backpressure: the next
@@ -104,18 +105,17 @@ function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).trim().split('\n')[0];
 }
 
+/** Retriable failures (ClickHouse unreachable or overloaded) outlasted maxAttempts: the caller retries later. */
 export class SinkWriteError extends Error {
   constructor(
     readonly table: string,
     readonly rows: number,
     readonly attempts: number,
-    readonly retriable: boolean,
     override readonly cause: unknown,
   ) {
-    const reason = cause instanceof Error ? cause.message.trim().split('\n')[0] : String(cause);
     super(
       `clickhouse-sink: insert of ${rows} rows into ${table} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}` +
-        `${retriable ? ' (still failing: ClickHouse unreachable or overloaded)' : ' (not retriable)'}: ${reason}`,
+        ` (still failing: ClickHouse unreachable or overloaded): ${firstLine(cause)}`,
     );
     this.name = 'SinkWriteError';
   }
@@ -430,7 +430,7 @@ export class ClickHouseWriter {
         const kind = attempt < this.maxAttempts ? 'retriable' : 'fatal';
         insertSeconds.observe({ table, outcome: kind }, (performance.now() - started) / 1000);
         insertFailures.inc({ table, kind });
-        if (kind === 'fatal') throw new SinkWriteError(table, rows.length, attempt, true, error);
+        if (kind === 'fatal') throw new SinkWriteError(table, rows.length, attempt, error);
         await sleep(backoffDelay(attempt - 1, this.backoff, this.random));
       }
     }

@@ -42,6 +42,8 @@ export interface SharedKcRegistryDeps {
   now?: () => number;
   /** How long an add waits to read its own entry back before it fails (retriable). Default 60 s. */
   readBackTimeoutMs?: number;
+  /** The log; default grip.kc-registry (tests use a topic of their own with its schema). */
+  topic?: string;
 }
 
 /** This instance's registry settings differ from those the log was written with. */
@@ -49,9 +51,10 @@ export class RegistrySettingsError extends Error {
   constructor(
     readonly differences: string[],
     embeddingsModel: string,
+    topic = KC_REGISTRY_TOPIC,
   ) {
     super(
-      `KC registry: this instance's settings differ from those ${KC_REGISTRY_TOPIC} was written with (embeddings model ${embeddingsModel}), ` +
+      `KC registry: this instance's settings differ from those ${topic} was written with (embeddings model ${embeddingsModel}), ` +
         `so its ids would diverge from the other instances': ${differences.join('; ')}. ` +
         'Run it with the settings of the log (kc_merge, seed), or start a new registry with another embeddings model.',
     );
@@ -81,12 +84,16 @@ export class SharedKcRegistry {
     this.settings = canonicalJson(registry.applySettings());
   }
 
+  private get topic(): string {
+    return this.deps.topic ?? KC_REGISTRY_TOPIC;
+  }
+
   /** Rebuilds the registry from the log and keeps following it. Resolves once caught up. */
   async start(): Promise<void> {
     this.reader = await readLog<KcRegistryEntry>({
       transport: this.deps.transport,
       serde: this.deps.serde,
-      topic: KC_REGISTRY_TOPIC,
+      topic: this.topic,
       name: 'kc-registry',
       follow: true,
       onValue: (entry) => this.applyEntry(entry),
@@ -153,11 +160,11 @@ export class SharedKcRegistry {
       this.waiting.set(entry.entry_id, resolve);
       timer = setTimeout(() => {
         this.waiting.delete(entry.entry_id);
-        reject(new RetriableError(`KC registry: entry for "${entry.name}" not read back from ${KC_REGISTRY_TOPIC} within ${timeoutMs} ms`));
+        reject(new RetriableError(`KC registry: entry for "${entry.name}" not read back from ${this.topic} within ${timeoutMs} ms`));
       }, timeoutMs);
     });
     try {
-      await this.deps.producer.send([{ topic: KC_REGISTRY_TOPIC, key: Buffer.from(entry.key, 'utf8'), value: await this.deps.serde.encode(KC_REGISTRY_TOPIC, entry) }]);
+      await this.deps.producer.send([{ topic: this.topic, key: Buffer.from(entry.key, 'utf8'), value: await this.deps.serde.encode(this.topic, entry) }]);
       return await readBack;
     } finally {
       clearTimeout(timer);
@@ -178,7 +185,7 @@ export class SharedKcRegistry {
         this.logSettings = entry.registry_settings;
         // Thrown inside the reader: start() rejects, or, while following, the service stops.
         const differences = applySettingsDifferences(this.registry.applySettings(), JSON.parse(entry.registry_settings) as Partial<KcApplySettings>);
-        if (this.logSettings !== this.settings) throw new RegistrySettingsError(differences.length > 0 ? differences : [`settings ${entry.registry_settings}`], this.deps.embeddingsModel);
+        if (this.logSettings !== this.settings) throw new RegistrySettingsError(differences.length > 0 ? differences : [`settings ${entry.registry_settings}`], this.deps.embeddingsModel, this.topic);
       }
       if (entry.registry_settings !== this.logSettings) {
         this.skippedOtherSettings++;

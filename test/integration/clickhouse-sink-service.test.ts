@@ -3,7 +3,6 @@
  * sink retries and commits nothing; once it is back every row lands, once. ClickHouse sits behind
  * a TCP proxy the test can close and reopen; the rows go to a database of the test's own.
  */
-import net from 'node:net';
 import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExamples } from '../../schemas/catalog.ts';
@@ -11,43 +10,12 @@ import { loadConfig } from '../../services/runtime/config.ts';
 import { sinkGroupOf } from '../../services/runtime/stage.ts';
 import { computeLag, connectSerde, ensureTopics, platformaticTransport } from '../../services/runtime/kafka/index.ts';
 import { runService, type ServiceHandle } from '../../services/runtime/service.ts';
+import { toggleableProxy } from './tcp-proxy.ts';
 
 const base = loadConfig();
 const upstream = new URL(base.clickhouse.url);
 const database = `grip_it_sinksvc_${Date.now()}`;
 const admin = createClient({ url: base.clickhouse.url, username: base.clickhouse.username, password: base.clickhouse.password });
-
-/** A TCP proxy to ClickHouse that can be taken down (listener closed, connections cut) and up again. */
-function toggleableProxy(target: { host: string; port: number }) {
-  const sockets = new Set<net.Socket>();
-  let server: net.Server | undefined;
-  let port = 0;
-  const up = () =>
-    new Promise<number>((resolve, reject) => {
-      if (server?.listening) return resolve(port);
-      server = net.createServer((client) => {
-        const remote = net.connect(target.port, target.host);
-        for (const s of [client, remote]) {
-          sockets.add(s);
-          s.on('close', () => sockets.delete(s));
-          s.on('error', () => s.destroy());
-        }
-        client.pipe(remote).pipe(client);
-      });
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        port = (server!.address() as net.AddressInfo).port;
-        resolve(port);
-      });
-    });
-  const down = () =>
-    new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      if (!server?.listening) return resolve();
-      server.close(() => resolve());
-    });
-  return { up, down };
-}
 
 const proxy = toggleableProxy({ host: upstream.hostname, port: Number(upstream.port || 8123) });
 let sink: ServiceHandle | undefined;

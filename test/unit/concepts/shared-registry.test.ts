@@ -9,6 +9,7 @@ import { createKcRegistry, type KcRegistryOptions } from '../../../core/concepts
 import { RegistrySettingsError, SharedKcRegistry, KC_REGISTRY_TOPIC } from '../../../services/concept-extractor/shared-registry.ts';
 import type { Serde } from '../../../services/runtime/kafka/serde.ts';
 import { MemoryLog } from '../kafka/fakes.ts';
+import { embedKcNames, KC_NAMES, sameConcept } from '../../fixtures/kc-vectors.ts';
 
 /** JSON with Buffers kept as Buffers (the entry's vector), standing in for Avro. */
 const serde: Serde = {
@@ -22,28 +23,12 @@ const serde: Serde = {
   keyOf: () => Buffer.from('k'),
 };
 
-/** Names and their embeddings: merges by embedding (>= 0.90), band pairs (0.70-0.90) and loners. */
-const VECTORS: Record<string, number[]> = {
-  'Pythagorean theorem': [1, 0, 0, 0],
-  'Pythagoras theorem': [0.96, 0.28, 0, 0],
-  'Theorem of Pythagoras': [0.8, 0, 0.6, 0],
-  'Distance formula': [0, 1, 0, 0],
-  'Euclidean distance': [0, 0.8, 0, 0.6],
-  'Law of cosines': [0, 0, 0, 1],
-  'Cosine rule': [0, 0, 0.3, 0.954],
-  'Area of a circle': [0.5, 0.5, 0.5, 0.5],
-  'Circle area formula': [0.6, 0.4, 0.5, 0.48],
-  'Modular arithmetic': [0, 0.6, 0.8, 0],
-  'Congruences': [0.1, 0.45, 0.88, 0],
-  'Prime factorization': [0.3, -0.7, 0.3, 0.58],
-};
-const NAMES = Object.keys(VECTORS);
-const embed = async (names: string[]) => names.map((n) => VECTORS[n]);
-/** The synonym check: slow and answered from words, so that decisions of two instances interleave. */
+const NAMES = KC_NAMES;
+const embed = embedKcNames;
+/** The synonym check: slow, so that decisions of two instances interleave. */
 const synonymCheck = async (a: { name: string }, b: { name: string }) => {
   await new Promise((r) => setTimeout(r, 1 + (a.name.length % 3)));
-  const word = (s: string) => (/pythag/i.test(s) ? 'pythagoras' : /circle/i.test(s) ? 'circle' : /congru|modular/i.test(s) ? 'modular' : s);
-  return word(a.name) === word(b.name);
+  return sameConcept(a.name, b.name);
 };
 
 const running: SharedKcRegistry[] = [];
