@@ -108,5 +108,5 @@ describe('recipe: add a stage between problem-synth and the judge', () => {
     const reviews = server.requests.filter((r) => r.body.response_format?.json_schema?.name === 'review');
     expect(reviews.length).toBe(report.candidates);
     expect(report.llm.by_stage.review?.calls).toBe(report.candidates);
-  });
+  }, 60_000);
 });

@@ -116,7 +116,7 @@ describe('grip run (in process, scripted model)', () => {
     const stable = (r: typeof report) => ({ ...r, wall_seconds: 0, llm: { ...r.llm, requests_this_run: 0, cached_this_run: 0, by_stage: {} } });
     expect(stable(again)).toEqual(stable(report));
     expect(again.llm.cached_this_run).toBe(again.llm.calls);
-  });
+  }, 60_000);
 
   it('a run stopped by a failing model server resumes to the same result as an uninterrupted run', async () => {
     const healthy = await scriptedServer();
