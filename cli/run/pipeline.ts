@@ -27,6 +27,7 @@ import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
 import type { HandlerResult } from '../../services/runtime/handler.ts';
 import { LlmClient, LlmError } from '../../services/runtime/llm.ts';
 import { writeOutputs, type DlqRecord } from './outputs.ts';
+import { runInFlight } from '../../services/runtime/llm-flow.ts';
 import { mapOrdered, OrderedGate } from './pool.ts';
 import type { Progress } from './progress.ts';
 import { buildReport, type RunReport } from './report.ts';
@@ -127,7 +128,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     });
     const gate = new OrderedGate();
     progress.stage('concepts', seeds.length);
-    const conceptResults = await mapOrdered(seeds, settings.concurrency, async (seed, i) => {
+    const conceptResults = await mapOrdered(seeds, runInFlight(settings.concurrency), async (seed, i) => {
       let passed = false;
       try {
         const result = await extractConcepts(seed, {
@@ -153,7 +154,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     // Candidates.
     progress.stage('candidates', combos.length);
     const candidates = (
-      await mapOrdered(combos, settings.concurrency, async (combo) => {
+      await mapOrdered(combos, runInFlight(settings.concurrency), async (combo) => {
         try {
           return route(await synthesizeProblem(combo, { llm, now }), 'problem-synth', { id: combo.combo_id, payload: combo }, dlq);
         } finally {
@@ -175,7 +176,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     for (const seed of seeds) deduper.addReference(seed.seed_id, seed.problem);
     const judgeModels = judgeModelsFrom(settings);
     progress.stage('verdicts', candidates.length);
-    const judged = await mapOrdered(candidates, settings.concurrency, async (candidate) => {
+    const judged = await mapOrdered(candidates, runInFlight(settings.concurrency), async (candidate) => {
       try {
         return route(
           await judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper, judgeModels, now }),

@@ -8,6 +8,7 @@ import { validateSeed } from '../../core/seeds/index.ts';
 import type { Seed, SeedConcepts } from '../../schemas/generated/types.ts';
 import { dlq } from '../runtime/handler.ts';
 import { runStage } from '../runtime/kafka/index.ts';
+import { llmStageFlow } from '../runtime/llm-flow.ts';
 import { stageBase, type ServiceStarter } from '../runtime/service.ts';
 import { extractConcepts, llmSynonymCheck } from './handler.ts';
 import { SharedKcRegistry } from './shared-registry.ts';
@@ -37,7 +38,7 @@ export const startConceptExtractor: ServiceStarter = async (ctx) => {
 
   const stage = await runStage<Seed, SeedConcepts>({
     ...stageBase(ctx, 'concept-extractor'),
-    concurrency: settings.concurrency,
+    ...llmStageFlow(settings.concurrency, llm),
     handler: async (seed) => {
       // Seeds written by seed-ingest were checked there; a producer of its own may skip that.
       const check = validateSeed({ problem: seed.problem, solution: seed.solution });

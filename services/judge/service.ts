@@ -19,6 +19,7 @@ import type { Candidate, Seed, Verdict } from '../../schemas/generated/types.ts'
 import { loadBenchmarks } from '../runtime/benchmarks.ts';
 import { ok } from '../runtime/handler.ts';
 import { readLog, runStage } from '../runtime/kafka/index.ts';
+import { llmStageFlow } from '../runtime/llm-flow.ts';
 import { stageBase, type ServiceStarter } from '../runtime/service.ts';
 import { commitVerdict, judgeCandidate, judgeConfigVersion, judgeModelsFrom, judgeSettingsFrom } from './handler.ts';
 
@@ -60,9 +61,7 @@ export const startJudge: ServiceStarter = async (ctx) => {
 
   const stage = await runStage<Candidate, Verdict>({
     ...stageBase(ctx, 'judge'),
-    concurrency: settings.concurrency * 2,
-    maxBatchRecords: Math.max(4, settings.concurrency),
-    maxInFlightBatches: 8,
+    ...llmStageFlow(settings.concurrency, llm),
     handler: async (candidate) => {
       const previous = earlier.get(candidate.candidate_id);
       if (previous) return ok(previous);

@@ -4,6 +4,7 @@
  */
 import type { Candidate, Combination } from '../../schemas/generated/types.ts';
 import { runStage } from '../runtime/kafka/index.ts';
+import { llmStageFlow } from '../runtime/llm-flow.ts';
 import { stageBase, type ServiceStarter } from '../runtime/service.ts';
 import { synthesizeProblem } from './handler.ts';
 
@@ -11,10 +12,7 @@ export const startProblemSynth: ServiceStarter = async (ctx) => {
   const llm = ctx.llm();
   const stage = await runStage<Combination, Candidate>({
     ...stageBase(ctx, 'problem-synth'),
-    // Every message waits on model calls: keep enough in flight to fill the endpoints' slots.
-    concurrency: ctx.settings.concurrency * 2,
-    maxBatchRecords: Math.max(4, ctx.settings.concurrency),
-    maxInFlightBatches: 8,
+    ...llmStageFlow(ctx.settings.concurrency, llm),
     handler: (combo) => synthesizeProblem(combo, { llm, now: Date.now }),
   });
   return { healthy: () => stage.healthy(), done: stage.done, stop: () => stage.stop() };

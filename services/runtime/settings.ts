@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { RELATIONS } from '../../core/combos/index.ts';
 import { DEFAULTS, LLM_STAGES, type GripConfig, type LlmEndpoint, type LlmStage } from './config.ts';
 import { defaultBenchmarks, type BenchmarkSpec } from './benchmarks.ts';
+import { AUTO_CEILING } from './limiters.ts';
 
 const endpoint = z.strictObject({
   base_url: z.url({ protocol: /^https?$/ }).optional(),
@@ -20,7 +21,10 @@ const unit = z.number().min(0).max(1);
 
 export const runFileSchema = z.strictObject({
   seed: z.number().int().default(1),
-  concurrency: z.number().int().min(1).max(256).default(4),
+  // 'auto': each endpoint's adaptive limiter finds what it can take (limiter.ts); a number is a ceiling.
+  concurrency: z
+    .union([z.literal('auto'), z.number().int().min(1).max(AUTO_CEILING)], { error: `expected "auto" or an integer from 1 to ${AUTO_CEILING}` })
+    .default('auto'),
   combinations: z.number().int().min(0).default(10),
   llm: endpoint.extend({ stages: z.partialRecord(z.enum(LLM_STAGES), endpoint).default({}) }).default({ stages: {} }),
   embeddings: endpoint.default({}),
