@@ -20,9 +20,10 @@
  * - Slow start: while r stays near 1 and the limit was actually reached (demand existed), the
  *   limit doubles per window, as TCP does before its first loss; the first window with r > 1.1 ends
  *   slow start for good.
- * - Then: r <= 1.1 (no queue to speak of): +max(1, 5%) per window; r > 1.3 (queue beyond 30% of
- *   the slots): the limit is scaled by 1.2 / r (at most halved), which lands it at about 1.2 x S in
- *   one step; in between it holds. The endpoint thus always has a small queue (its slots never
+ * - Then (each threshold with an allowance for the client's own jitter, NOISE_MS):
+ *   r <= 1.1 (no queue to speak of): +max(1, 5%) per window; r > 1.3 (queue beyond 30% of
+ *   the slots): the limit is scaled by 1.2 / r (at most cut by a quarter per window, so that one
+ *   noisy window cannot collapse it), which lands it at about 1.2 x S in one to three steps; in between it holds. The endpoint thus always has a small queue (its slots never
  *   idle) and latency stays within ~1.3x of the floor.
  * - 429 / 503 / a timeout: limit x 0.7, once per limit change (a burst of throttled answers to
  *   requests sent under one limit is one congestion event, not twenty). Other errors (500, connection refused) say
@@ -67,6 +68,16 @@ const SHRINK_ABOVE = 1.3;
 const SETTLE_AT = 1.2;
 const BACKOFF = 0.7;
 const RECENT = 1024;
+const MIN_WINDOW = 16;
+const MIN_WINDOW_MS = 500;
+/** The most one window's latency may cut the limit (a noisy window should not collapse it). */
+const MAX_CUT = 0.75;
+/**
+ * Latency a busy client adds by itself (event-loop lag, GC), ms: allowed on top of the ratios, so
+ * that against a 20 ms endpoint a client's own jitter does not read as the endpoint's queue. It is
+ * a few percent of a 200 ms answer and nothing against a 2 s one.
+ */
+const NOISE_MS = 5;
 
 export class AdaptiveLimiter {
   private limitValue: number;
@@ -79,6 +90,7 @@ export class AdaptiveLimiter {
   private slowStart = true;
   /** Latencies of the current window, and whether a request had to wait for the limit in it. */
   private window: number[] = [];
+  private windowStart = 0;
   private windowLimited = false;
   private floorNow = Infinity;
   private floorPrev = Infinity;
@@ -179,8 +191,12 @@ export class AdaptiveLimiter {
     this.recent[this.recentNext] = latencyMs;
     this.recentNext = (this.recentNext + 1) % RECENT;
     if (!current) return;
+    if (this.window.length === 0) this.windowStart = this.now();
     this.window.push(latencyMs);
-    if (this.window.length >= Math.max(4, this.limit)) this.endWindow();
+    // about one round trip of answers; a fast endpoint's window also spans MIN_WINDOW answers or
+    // MIN_WINDOW_MS, so that a garbage-collection pause or a busy CPU is averaged, not acted on
+    const n = this.window.length;
+    if (n >= Math.max(4, this.limit) && (n >= MIN_WINDOW || this.now() - this.windowStart >= MIN_WINDOW_MS)) this.endWindow();
   }
 
   private backOff(): void {
@@ -208,11 +224,11 @@ export class AdaptiveLimiter {
       this.floorPeriodStart = t;
     }
     this.floorNow = Math.min(this.floorNow, mean);
-    const ratio = mean / Math.max(this.floorMs, 1e-9);
-    if (ratio > SHRINK_ABOVE) {
+    const f = this.floorMs;
+    if (mean > f * SHRINK_ABOVE + 2 * NOISE_MS) {
       this.slowStart = false;
-      this.setLimit(Math.max(this.min, this.limitValue * Math.max(0.5, SETTLE_AT / ratio)));
-    } else if (ratio <= GROW_BELOW) {
+      this.setLimit(Math.max(this.min, this.limitValue * Math.max(MAX_CUT, (f * SETTLE_AT + NOISE_MS) / mean)));
+    } else if (mean <= f * GROW_BELOW + NOISE_MS) {
       // without demand at the limit the window says nothing about what more would do
       if (!limited) return;
       const grown = this.slowStart ? this.limitValue * 2 : this.limitValue + Math.max(1, this.limitValue * 0.05);
