@@ -18,13 +18,12 @@ const endpoint = z.strictObject({
 });
 
 const unit = z.number().min(0).max(1);
+const CONCURRENCY_EXPECTED = `expected "auto" or an integer from 1 to ${AUTO_CEILING}`;
 
 export const runFileSchema = z.strictObject({
   seed: z.number().int().default(1),
   // 'auto': each endpoint's adaptive limiter finds what it can take (limiter.ts); a number is a ceiling.
-  concurrency: z
-    .union([z.literal('auto'), z.number().int().min(1).max(AUTO_CEILING)], { error: `expected "auto" or an integer from 1 to ${AUTO_CEILING}` })
-    .default('auto'),
+  concurrency: z.union([z.literal('auto'), z.number().int({ error: CONCURRENCY_EXPECTED }).min(1, { error: CONCURRENCY_EXPECTED }).max(AUTO_CEILING, { error: CONCURRENCY_EXPECTED })], { error: CONCURRENCY_EXPECTED }).default('auto'),
   combinations: z.number().int().min(0).default(10),
   llm: endpoint.extend({ stages: z.partialRecord(z.enum(LLM_STAGES), endpoint).default({}) }).default({ stages: {} }),
   embeddings: endpoint.default({}),

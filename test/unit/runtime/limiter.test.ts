@@ -81,7 +81,6 @@ async function simulate(o: SimOptions) {
   void running;
   const after = (t: number) => limits.filter((l) => l.t >= t).map((l) => l.limit);
   const sorted = latencies.slice(Math.floor(latencies.length / 2)).sort((a, b) => a - b);
-  if (process.env.DBG) { let last = -1; for (const l of limits) if (l.limit !== last) { console.log(l.t, l.limit); last = l.limit; } }
   return { limiter, served, maxInFlight, outcomes, after, p99SecondHalf: sorted[Math.floor(0.99 * sorted.length)] ?? 0 };
 }
 
