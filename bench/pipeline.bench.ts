@@ -40,9 +40,50 @@ function machine() {
   return { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, total_mem_gb: round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}`, loadavg_1m: round(os.loadavg()[0]!) };
 }
 
-async function runCell(cell: BenchCell, o: PipelineBenchOptions, ctx: Omit<PipelineContext, 'runId'> & { runId: string }) {
+/** Model calls per second through Kafka that the ceiling cell must reach on this machine. */
+const CEILING_GOAL = 1000;
+/** Requests in flight of the raw-client baseline of the ceiling cell. */
+const RAW_IN_FLIGHT = 64;
+
+/**
+ * The orchestration ceiling: an endpoint that answers at once, so this machine's CPUs are the only
+ * limit; the LLM client alone (no Kafka) and the pipeline, measured one after the other in this run.
+ */
+async function runCeiling(cell: BenchCell, o: PipelineBenchOptions, ctx: PipelineContext) {
+  const endpoint = await spawnEndpoint(cell.shape);
+  try {
+    log(`${cell.name}: endpoint without latency; the LLM client alone with ${RAW_IN_FLIGHT} in flight ...`);
+    const raw = await measureCapacity(endpoint, cell.shape, Math.round(3000 * o.scale), 'raw client', RAW_IN_FLIGHT);
+    log(`  raw client ${raw.rps} calls/s, ${raw.bench_process.cpu_ms_per_request} CPU ms per call`);
+    const messages = Math.max(60, Math.round((raw.rps * cell.seconds * o.scale) / 3));
+    log(`  pipeline: ${messages} messages (3 calls each) ...`);
+    const pipeline = await measurePipeline(endpoint, cell.shape.slots, messages, ctx);
+    const callsPerS = pipeline.whole_run.rps;
+    log(`  through Kafka ${callsPerS} calls/s (${round(callsPerS / raw.rps, 3)} of the raw client), ${pipeline.bench_process.cpu_ms_per_request} CPU ms per call`);
+    return {
+      cell: cell.name,
+      kind: cell.kind,
+      endpoint: { ...cell.shape, theoretical_rps: null },
+      drivable: true,
+      model_calls_per_s_through_kafka: callsPerS,
+      raw_client_calls_per_s: raw.rps,
+      ratio_to_raw_client: round(callsPerS / raw.rps, 3),
+      cpu_ms_per_call: pipeline.bench_process.cpu_ms_per_request,
+      raw_client_cpu_ms_per_call: raw.bench_process.cpu_ms_per_request,
+      checks: { every_message_became_a_candidate: pipeline.missing_candidates === 0 && pipeline.dlq === 0, ceiling_goal_met: callsPerS >= CEILING_GOAL },
+      raw_client: raw,
+      pipeline,
+    };
+  } finally {
+    await endpoint.stop();
+  }
+}
+
+async function runCell(cell: BenchCell, o: PipelineBenchOptions, ctx: PipelineContext) {
+  if (cell.kind === 'ceiling') return runCeiling(cell, o, { ...ctx, runId: `${ctx.runId}-${cell.name}` });
   const theoretical = round(theoreticalRps(cell.shape));
-  const capacityRequests = Math.round(Math.max(3 * cell.shape.slots, theoretical * 3 * o.scale));
+  // about 3 s of the endpoint's capacity, but no more than this machine sends in a few seconds
+  const capacityRequests = Math.round(Math.max(3 * cell.shape.slots, Math.min(theoretical * 3, 1500) * o.scale));
   const endpoint = await spawnEndpoint(cell.shape);
   try {
     log(`${cell.name}: endpoint ${JSON.stringify(cell.shape)} (theoretical ${theoretical} rps); capacity with ${capacityRequests} requests ...`);

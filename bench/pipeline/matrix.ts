@@ -1,7 +1,8 @@
 /**
  * The cells of `npm run bench:pipeline`: endpoints of 4 / 16 / 64 / 256 slots x 20 ms / 200 ms / 2 s
  * latency, and three overload modes of a 16-slot, 100 ms endpoint (a queue without 429, 429 with
- * Retry-After past a queue bound, random 5xx). Run lengths grow with the latency so that the ramp of
+ * Retry-After past a queue bound, random 5xx), and the orchestration ceiling (an endpoint that
+ * answers at once: model calls per second through Kafka against the LLM client alone). Run lengths grow with the latency so that the ramp of
  * the limiters and the drain at the end stay a small part of each run.
  */
 import type { EndpointShape } from './endpoint.ts';
@@ -12,7 +13,7 @@ export interface BenchCell {
   /** Target length of the pipeline phase, seconds (before --scale). */
   seconds: number;
   /** What the cell checks besides efficiency. */
-  kind: 'matrix' | 'overload-queue' | 'overload-429' | 'overload-5xx';
+  kind: 'matrix' | 'overload-queue' | 'overload-429' | 'overload-5xx' | 'ceiling';
 }
 
 const SECONDS_BY_LATENCY: Record<number, number> = { 20: 10, 200: 15, 2000: 36 };
@@ -26,6 +27,8 @@ export function benchCells(): BenchCell[] {
   cells.push({ name: 'overload-queue', shape: base, seconds: 15, kind: 'overload-queue' });
   cells.push({ name: 'overload-429', shape: { ...base, queueBound: 4, retryAfterS: 1 }, seconds: 15, kind: 'overload-429' });
   cells.push({ name: 'overload-5xx', shape: { ...base, errorRate: 0.05 }, seconds: 15, kind: 'overload-5xx' });
+  // an endpoint too fast to be the limit (no latency, no slot cap): what this machine can route
+  cells.push({ name: 'ceiling', shape: { latencyMs: 0, slots: 1_000_000 }, seconds: 10, kind: 'ceiling' });
   return cells;
 }
 

@@ -32,16 +32,16 @@ const fixedLimiters = (n: number) => new LimiterRegistry({ initial: n, min: n })
 const utilization = (busyMs: number, slots: number, seconds: number) => (seconds > 0 ? round(busyMs / (slots * seconds * 1000), 3) : 0);
 
 /** The endpoint saturated directly by the LLM client (2 x slots in flight), after a warm-up that is not counted. */
-export async function measureCapacity(endpoint: BenchEndpoint, shape: EndpointShape, requests: number, tag: string) {
+export async function measureCapacity(endpoint: BenchEndpoint, shape: EndpointShape, requests: number, tag: string, inFlight?: number) {
   const slots = shape.slots;
   // a queue bound would answer 429 beyond it: stay inside
-  const concurrency = Math.min(2 * slots, slots + (shape.queueBound ?? Infinity));
+  const concurrency = inFlight ?? Math.min(2 * slots, slots + (shape.queueBound ?? Infinity));
   const fire = async (meter: RequestMeter, n: number, tag: string) => {
     const llm = new LlmClient({ endpoints: benchEndpoints(endpoint.baseUrl), cache: new MemoryLlmCache(), concurrency, limiters: fixedLimiters(concurrency), fetch: meter.wrap() });
     // distinct KC names: distinct prompts, so each call is a request
     await Promise.all(Array.from({ length: n }, (_, i) => llm.json('synthesize', problemSynthesis, { kcs: [`${tag} probe ${i}`, 'circle equation'], relation: '2-hop' })));
   };
-  await fire(new RequestMeter(), 2 * slots, `${tag} warm-up`);
+  await fire(new RequestMeter(), concurrency, `${tag} warm-up`);
   const before = await endpoint.stats();
   const meter = new RequestMeter();
   const probe = cpuProbe();

@@ -11,6 +11,7 @@ export function markdownSummary(result: Row): string {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const c of result.cells as Row[]) {
+    if (c.kind === 'ceiling') continue;
     if (!c.drivable) {
       lines.push(`| ${c.cell} | ${c.capacity_before.rps} (slots busy ${c.capacity_before.slot_utilization}) | - | - | - | - | - | - | ${c.capacity_before.bench_process.cpu_ms_per_request} | not drivable by this machine |`);
       continue;
@@ -21,6 +22,9 @@ export function markdownSummary(result: Row): string {
     lines.push(
       `| ${c.cell} | ${c.endpoint_capacity_rps} | ${c.achieved_rps} | ${c.efficiency} | ${c.efficiency_whole_run} | ${p.ramp_seconds ?? '-'} | ${l ? `${l.limit} (${p.settled.limit_min}-${p.settled.limit_max})` : 'fixed'} | ${p.steady.p50_ms} / ${p.steady.p99_ms} (${p.settled.p50_ms} / ${p.settled.p99_ms}) | ${c.cpu_ms_per_call} | ${missed.length ? `missed: ${missed.join(', ')}` : 'ok'}${p.endpoint_429 ? `, ${p.endpoint_429} x 429` : ''}${p.endpoint_5xx ? `, ${p.endpoint_5xx} x 5xx` : ''} |`,
     );
+  }
+  for (const c of (result.cells as Row[]).filter((c) => c.kind === 'ceiling')) {
+    lines.push('', `Orchestration ceiling (endpoint without latency): ${c.model_calls_per_s_through_kafka} model calls/s through Kafka at ${c.cpu_ms_per_call} CPU ms per call; the LLM client alone ${c.raw_client_calls_per_s} calls/s at ${c.raw_client_cpu_ms_per_call} CPU ms per call (ratio ${c.ratio_to_raw_client}); goal 1000 calls/s: ${c.checks.ceiling_goal_met ? 'met' : 'missed'}.`);
   }
   return lines.join('\n') + '\n';
 }
