@@ -91,7 +91,7 @@ async function runCell(cell: BenchCell, o: PipelineBenchOptions, ctx: PipelineCo
     const drivable = before.slot_utilization >= SATURATED;
     log(`  capacity ${before.rps} rps, slot utilization ${before.slot_utilization}${drivable ? '' : ': this machine cannot drive this endpoint; pipeline skipped'}`);
     if (!drivable) return { cell: cell.name, kind: cell.kind, endpoint: { ...cell.shape, theoretical_rps: theoretical }, drivable, capacity_before: before };
-    const messages = Math.max(60, Math.round((Math.min(theoretical, before.rps) * cell.seconds * o.scale) / 3));
+    const messages = Math.max(20, Math.round((Math.min(theoretical, before.rps) * cell.seconds * o.scale) / 3));
     log(`  pipeline: ${messages} messages (3 requests each) ...`);
     const pipeline = await measurePipeline(endpoint, cell.shape.slots, messages, { ...ctx, runId: `${ctx.runId}-${cell.name}` });
     const after = cell.shape.latencyMs <= 200 ? await measureCapacity(endpoint, cell.shape, capacityRequests, 'capacity after') : undefined;

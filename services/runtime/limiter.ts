@@ -20,7 +20,8 @@
  * - Slow start: while r stays near 1 and the limit was actually reached (demand existed), the
  *   limit doubles per window, as TCP does before its first loss; the first window with r > 1.1 ends
  *   slow start for good.
- * - Then (each threshold with an allowance for the client's own jitter, NOISE_MS):
+ * - Then (each threshold with an allowance for the client's own jitter: NOISE_MS plus the event-loop
+ *   lag the process measures, since a CPU-starved client slows every answer whatever the limit):
  *   r <= 1.1 (no queue to speak of): +max(1, 5%) per window; r > 1.3 (queue beyond 30% of
  *   the slots): the limit is scaled by 1.2 / r (at most cut by a quarter per window, so that one
  *   noisy window cannot collapse it), which lands it at about 1.2 x S in one to three steps; in between it holds. The endpoint thus always has a small queue (its slots never
@@ -43,6 +44,11 @@ export interface LimiterOptions {
   now: () => number;
   /** The floor is the lowest window mean of the last two periods of this length. Default 60 s. */
   floorPeriodMs?: number;
+  /**
+   * Latency this client adds by itself right now, ms (event-loop lag of a process starved of CPU):
+   * allowed on top of NOISE_MS, because a smaller limit cannot remove it. Default: none.
+   */
+  clientLagMs?: () => number;
 }
 
 export interface Permit {
@@ -85,6 +91,7 @@ export class AdaptiveLimiter {
   private readonly min: number;
   private readonly now: () => number;
   private readonly floorPeriodMs: number;
+  private readonly clientLagMs: () => number;
   private inFlightCount = 0;
   private readonly waiters: Array<(permit: Permit) => void> = [];
   private slowStart = true;
@@ -109,6 +116,7 @@ export class AdaptiveLimiter {
     this.limitValue = clamp(options.initial ?? 4, this.min, options.ceiling);
     this.now = options.now;
     this.floorPeriodMs = options.floorPeriodMs ?? 60_000;
+    this.clientLagMs = options.clientLagMs ?? (() => 0);
     this.floorPeriodStart = options.now();
   }
 
@@ -225,10 +233,11 @@ export class AdaptiveLimiter {
     }
     this.floorNow = Math.min(this.floorNow, mean);
     const f = this.floorMs;
-    if (mean > f * SHRINK_ABOVE + 2 * NOISE_MS) {
+    const noise = NOISE_MS + this.clientLagMs();
+    if (mean > f * SHRINK_ABOVE + 2 * noise) {
       this.slowStart = false;
-      this.setLimit(Math.max(this.min, this.limitValue * Math.max(MAX_CUT, (f * SETTLE_AT + NOISE_MS) / mean)));
-    } else if (mean <= f * GROW_BELOW + NOISE_MS) {
+      this.setLimit(Math.max(this.min, this.limitValue * Math.max(MAX_CUT, (f * SETTLE_AT + noise) / mean)));
+    } else if (mean <= f * GROW_BELOW + noise) {
       // without demand at the limit the window says nothing about what more would do
       if (!limited) return;
       const grown = this.slowStart ? this.limitValue * 2 : this.limitValue + Math.max(1, this.limitValue * 0.05);

@@ -3,6 +3,7 @@
  * LlmClient and so by every stage of the process: two stages on one GPU server must share what
  * it can take, not each probe it as if it were alone. Exported per endpoint as prom-client metrics.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge } from 'prom-client';
 import { AdaptiveLimiter, type LimiterOptions, type LimiterSnapshot } from './limiter.ts';
 
@@ -15,6 +16,31 @@ export function ceilingOf(concurrency: ConcurrencySetting | undefined): number {
   return concurrency === undefined || concurrency === 'auto' ? AUTO_CEILING : concurrency;
 }
 
+const LAG_RESOLUTION_MS = 10;
+let loopDelay: ReturnType<typeof monitorEventLoopDelay> | undefined;
+let lagReadAt = 0;
+let lagMs = 0;
+
+/**
+ * What this process's own event loop adds to every answer now, ms: twice the mean event-loop lag of
+ * the last second (a request is delayed once going out, once coming back). On a machine short of
+ * CPU it is tens of ms, which a limiter must not read as the endpoint's queue.
+ */
+export function processLagMs(): number {
+  if (!loopDelay) {
+    loopDelay = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+    loopDelay.enable();
+  }
+  const t = performance.now();
+  if (t - lagReadAt >= 1000) {
+    const mean = loopDelay.mean / 1e6; // NaN before the first sample
+    lagMs = Number.isFinite(mean) ? Math.max(0, mean - LAG_RESOLUTION_MS) : 0;
+    loopDelay.reset();
+    lagReadAt = t;
+  }
+  return 2 * lagMs;
+}
+
 export class LimiterRegistry {
   private readonly limiters = new Map<string, AdaptiveLimiter>();
 
@@ -25,7 +51,7 @@ export class LimiterRegistry {
     let limiter = this.limiters.get(endpoint);
     if (!limiter) {
       const initial = this.defaults.initial === undefined ? undefined : Math.min(this.defaults.initial, ceiling);
-      limiter = new AdaptiveLimiter({ ...this.defaults, initial, ceiling, now: this.defaults.now ?? (() => performance.now()) });
+      limiter = new AdaptiveLimiter({ clientLagMs: processLagMs, ...this.defaults, initial, ceiling, now: this.defaults.now ?? (() => performance.now()) });
       this.limiters.set(endpoint, limiter);
     } else limiter.lowerCeiling(ceiling);
     return limiter;
