@@ -13,7 +13,7 @@ export interface BenchCell {
   /** Target length of the pipeline phase, seconds (before --scale). */
   seconds: number;
   /** What the cell checks besides efficiency. */
-  kind: 'matrix' | 'overload-queue' | 'overload-429' | 'overload-5xx' | 'ceiling';
+  kind: 'matrix' | 'overload-queue' | 'overload-429' | 'overload-5xx' | 'ceiling' | 'sink';
 }
 
 const SECONDS_BY_LATENCY: Record<number, number> = { 20: 10, 200: 15, 2000: 36 };
@@ -29,6 +29,8 @@ export function benchCells(): BenchCell[] {
   cells.push({ name: 'overload-5xx', shape: { ...base, errorRate: 0.05 }, seconds: 15, kind: 'overload-5xx' });
   // an endpoint too fast to be the limit (no latency, no slot cap): what this machine can route
   cells.push({ name: 'ceiling', shape: { latencyMs: 0, slots: 1_000_000 }, seconds: 10, kind: 'ceiling' });
+  // the clickhouse-sink beside a raw insert of the same rows (no model endpoint)
+  cells.push({ name: 'sink', shape: { latencyMs: 0, slots: 1 }, seconds: 0, kind: 'sink' });
   return cells;
 }
 

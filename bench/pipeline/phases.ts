@@ -61,6 +61,8 @@ export async function measureCapacity(endpoint: BenchEndpoint, shape: EndpointSh
 interface Progress {
   /** When the stage had admitted every message (the input ran out: from here on it only drains). */
   allAdmittedAt: number;
+  /** Last moment requests waited for the endpoint's limiter (the client had more work than it let through). */
+  lastSaturatedAt: number;
   handledAt: number;
   /** First time the endpoint's limit reached its slot count (the end of the ramp), if it did. */
   rampEndAt?: number;
@@ -72,12 +74,14 @@ interface Progress {
 function follow(handle: StageHandle, n: number, timeoutMs: number, interrupted: AbortSignal, limiterKey: string, slots: number): Promise<Progress> {
   return new Promise((resolve, reject) => {
     const deadline = performance.now() + timeoutMs;
-    const p: Progress = { allAdmittedAt: NaN, handledAt: NaN, limits: [] };
+    const p: Progress = { allAdmittedAt: NaN, lastSaturatedAt: NaN, handledAt: NaN, limits: [] };
     let lastLimitAt = -Infinity;
     const timer = setInterval(() => {
       const s = handle.stats();
       const t = performance.now();
-      const limit = processLimiters.snapshot()[limiterKey]?.limit ?? 0;
+      const snapshot = processLimiters.snapshot()[limiterKey];
+      const limit = snapshot?.limit ?? 0;
+      if (snapshot && snapshot.waiting > 0) p.lastSaturatedAt = t;
       if (p.rampEndAt === undefined && limit >= slots) p.rampEndAt = t;
       if (t - lastLimitAt >= 100) {
         p.limits.push({ t, limit });
@@ -182,15 +186,17 @@ export async function measurePipeline(endpoint: BenchEndpoint, slots: number, me
     const missing = combos.filter((c) => !produced.has(c.combo_id)).map((c) => c.combo_id);
 
     // Steady state: from the end of the ramp (the limit first reached the slot count; the run's
-    // first request if it never did) to the moment the input ran out (after it the stage can only
-    // drain). The whole run, first request to last answer, is reported beside it.
+    // first request if it never did) to the moment the work ran out: the input was all admitted
+    // and no request waited for the limiter any more (after it the stage can only drain). The whole
+    // run, first request to last answer, is reported beside it.
     const steadyFrom = progress.rampEndAt ?? meter.firstAt;
-    const steady = meter.between(steadyFrom, progress.allAdmittedAt);
+    const steadyTo = Math.max(progress.allAdmittedAt, Number.isNaN(progress.lastSaturatedAt) ? -Infinity : progress.lastSaturatedAt);
+    const steady = meter.between(steadyFrom, steadyTo);
     const whole = meter.between(meter.firstAt, progress.handledAt);
     // Settled: the second half of the steady state, after the slow start's one overshoot was corrected.
-    const settledFrom = (steadyFrom + progress.allAdmittedAt) / 2;
-    const settledWindow = meter.between(settledFrom, progress.allAdmittedAt);
-    const settled = progress.limits.filter((l) => l.t >= settledFrom && l.t <= progress.allAdmittedAt).map((l) => l.limit);
+    const settledFrom = (steadyFrom + steadyTo) / 2;
+    const settledWindow = meter.between(settledFrom, steadyTo);
+    const settled = progress.limits.filter((l) => l.t >= settledFrom && l.t <= steadyTo).map((l) => l.limit);
     return {
       messages,
       candidates: candidates.length,

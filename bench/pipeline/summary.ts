@@ -11,7 +11,7 @@ export function markdownSummary(result: Row): string {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const c of result.cells as Row[]) {
-    if (c.kind === 'ceiling') continue;
+    if (c.kind === 'ceiling' || c.kind === 'sink') continue;
     if (!c.drivable) {
       lines.push(`| ${c.cell} | ${c.capacity_before.rps} (slots busy ${c.capacity_before.slot_utilization}) | - | - | - | - | - | - | ${c.capacity_before.bench_process.cpu_ms_per_request} | not drivable by this machine |`);
       continue;
@@ -25,6 +25,9 @@ export function markdownSummary(result: Row): string {
   }
   for (const c of (result.cells as Row[]).filter((c) => c.kind === 'ceiling')) {
     lines.push('', `Orchestration ceiling (endpoint without latency): ${c.model_calls_per_s_through_kafka} model calls/s through Kafka at ${c.cpu_ms_per_call} CPU ms per call; the LLM client alone ${c.raw_client_calls_per_s} calls/s at ${c.raw_client_cpu_ms_per_call} CPU ms per call (ratio ${c.ratio_to_raw_client}); goal 1000 calls/s: ${c.checks.ceiling_goal_met ? 'met' : 'missed'}.`);
+  }
+  for (const c of (result.cells as Row[]).filter((c) => c.kind === 'sink')) {
+    lines.push('', `clickhouse-sink: ${c.sink.sink_rows_per_s} rows/s through Kafka into ClickHouse beside a raw @clickhouse/client insert of the same rows at ${c.sink.raw_insert_rows_per_s} rows/s (ratio ${c.sink.ratio}, goal 0.8: ${c.checks.sink_goal_met ? 'met' : 'missed'}).`);
   }
   return lines.join('\n') + '\n';
 }

@@ -7,43 +7,24 @@
  * messages' deterministic ids in ReplacingMergeTree tables: a redelivered message lands once.
  * Migrations are applied at start.
  */
-import { rowFor, deadLetterRow, TOPIC_TABLES, type SinkTopic } from './rows.ts';
-import { ClickHouseWriter, SinkWriteError } from './writer.ts';
+import { deadLetterRow, TOPIC_TABLES, type SinkTopic } from './rows.ts';
+import { insert, SINK_STAGE_OPTIONS, SINK_WRITER_OPTIONS, topicRowHandler } from './topic-stage.ts';
+import { ClickHouseWriter } from './writer.ts';
 import { migrate } from './migrate.ts';
 import { loadTopics } from '../../schemas/catalog.ts';
-import { dlq, drop, ok, type HandlerResult } from '../runtime/handler.ts';
-import { NonRetriableError, RetriableError, runStage, type InRecord, type StageHandle } from '../runtime/kafka/index.ts';
+import { drop } from '../runtime/handler.ts';
+import { NonRetriableError, runStage, type InRecord, type StageHandle } from '../runtime/kafka/index.ts';
 import { sinkGroupOf } from '../runtime/groups.ts';
 import { combine, type ServiceStarter } from '../runtime/service.ts';
-import { errorMessage } from '../runtime/kafka/errors.ts';
-import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
-
-/** Insert failures are retried by the stage for this long (about), then the service crashes and is restarted. */
-const SINK_MAX_RETRIES = 1000;
-
-async function insert(writer: ClickHouseWriter, table: string, row: Record<string, unknown>): Promise<HandlerResult<never[]>> {
-  try {
-    await writer.add(table, row);
-    return ok([]);
-  } catch (error) {
-    if (error instanceof SinkWriteError && error.retriable) throw new RetriableError(error.message, { cause: error });
-    if (error instanceof SinkWriteError) throw new NonRetriableError('clickhouse_rejected', error.message, { cause: error });
-    throw error;
-  }
-}
 
 export const startClickHouseSink: ServiceStarter = async (ctx) => {
   const result = await migrate(ctx.config.clickhouse, { log: (m) => ctx.log('info', m) });
   ctx.log('info', 'ClickHouse migrations applied', { applied: result.applied?.length ?? 0 });
-  const writer = new ClickHouseWriter({ clickhouse: ctx.config.clickhouse, maxBatchRows: 1000, maxBatchWaitMs: 500 });
+  const writer = new ClickHouseWriter({ clickhouse: ctx.config.clickhouse, ...SINK_WRITER_OPTIONS });
   const common = {
     transport: ctx.transport,
     serde: ctx.serde,
-    // A whole polled batch waits on one insert: let all of it be in flight.
-    concurrency: 2000,
-    maxBatchRecords: 500,
-    maxRetries: SINK_MAX_RETRIES,
-    backoff: { ...DEFAULT_BACKOFF, maxMs: 5000 },
+    ...SINK_STAGE_OPTIONS,
     log: ctx.log,
     handleSignals: false, // the service runtime owns SIGTERM
   };
@@ -55,15 +36,7 @@ export const startClickHouseSink: ServiceStarter = async (ctx) => {
         name: `clickhouse-sink:${topic}`,
         inputTopic: topic,
         groupId: sinkGroupOf(topic),
-        handler: async (value) => {
-          let mapped;
-          try {
-            mapped = rowFor(topic, value as never);
-          } catch (error) {
-            return dlq('unmappable_row', errorMessage(error));
-          }
-          return insert(writer, mapped.table, mapped.row as unknown as Record<string, unknown>);
-        },
+        handler: topicRowHandler(writer, topic),
       }),
     );
   }

@@ -1,0 +1,48 @@
+/**
+ * How the clickhouse-sink consumes one pipeline topic: its runStage settings, its writer settings
+ * and its handler (row mapping + batched insert). The service runs one per topic; the pipeline
+ * benchmark runs the same against a private topic to compare it with a raw insert.
+ */
+import { dlq, ok, type HandlerResult } from '../runtime/handler.ts';
+import { NonRetriableError, RetriableError } from '../runtime/kafka/index.ts';
+import { errorMessage } from '../runtime/kafka/errors.ts';
+import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
+import { rowFor, type SinkTopic } from './rows.ts';
+import { SinkWriteError, type ClickHouseWriter } from './writer.ts';
+
+/** Insert failures are retried by the stage for this long (about), then the service crashes and is restarted. */
+const SINK_MAX_RETRIES = 1000;
+
+export const SINK_WRITER_OPTIONS = { maxBatchRows: 1000, maxBatchWaitMs: 500 };
+
+export const SINK_STAGE_OPTIONS = {
+  // A whole polled batch waits on one insert: let all of it be in flight.
+  concurrency: 2000,
+  maxBatchRecords: 500,
+  maxRetries: SINK_MAX_RETRIES,
+  backoff: { ...DEFAULT_BACKOFF, maxMs: 5000 },
+};
+
+export async function insert(writer: ClickHouseWriter, table: string, row: Record<string, unknown>): Promise<HandlerResult<never[]>> {
+  try {
+    await writer.add(table, row);
+    return ok([]);
+  } catch (error) {
+    if (error instanceof SinkWriteError && error.retriable) throw new RetriableError(error.message, { cause: error });
+    if (error instanceof SinkWriteError) throw new NonRetriableError('clickhouse_rejected', error.message, { cause: error });
+    throw error;
+  }
+}
+
+/** The handler of a pipeline topic: its row, or a dead letter when the message maps to none. */
+export function topicRowHandler(writer: ClickHouseWriter, topic: SinkTopic) {
+  return async (value: unknown): Promise<HandlerResult<never[]>> => {
+    let mapped;
+    try {
+      mapped = rowFor(topic, value as never);
+    } catch (error) {
+      return dlq('unmappable_row', errorMessage(error));
+    }
+    return insert(writer, mapped.table, mapped.row as unknown as Record<string, unknown>);
+  };
+}
