@@ -16,9 +16,12 @@ const SINK_MAX_RETRIES = 1000;
 export const SINK_WRITER_OPTIONS = { maxBatchRows: 1000, maxBatchWaitMs: 500 };
 
 export const SINK_STAGE_OPTIONS = {
-  // A whole polled batch waits on one insert: let all of it be in flight.
-  concurrency: 2000,
+  // Rows wait for their insert: one in flight per table and the next filling (5 x maxBatchRows).
+  concurrency: 5000,
   maxBatchRecords: 500,
+  // fetches overlap inserts: while one insert per table is in flight, the next polls are decoded
+  // and buffered (4 batches left the writer waiting on Kafka between inserts)
+  maxInFlightBatches: 16,
   maxRetries: SINK_MAX_RETRIES,
   backoff: { ...DEFAULT_BACKOFF, maxMs: 5000 },
 };
