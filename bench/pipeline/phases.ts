@@ -21,6 +21,11 @@ import type { TunedSettings } from './options.ts';
 export const MODEL = 'bench-fake';
 export const log = (line: string) => process.stderr.write(`bench:pipeline: ${line}\n`);
 
+/** A bench stage's log: warnings and errors only, on stderr. */
+export function stageLog(level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
+  if (level !== 'info') log(`${level}: ${message} ${JSON.stringify(fields ?? {}, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+}
+
 export function benchEndpoints(baseUrl: string): Record<string, LlmEndpoint> {
   const e: LlmEndpoint = { baseUrl, model: MODEL, apiKey: 'none' };
   return { synthesize: e, difficulty: e, solve: e, solve_hard: e };
@@ -162,9 +167,7 @@ export async function measurePipeline(endpoint: BenchEndpoint, slots: number, me
       serde,
       handleSignals: false,
       lagIntervalMs: 0,
-      log: (level, message, fields) => {
-        if (level !== 'info') log(`${level}: ${message} ${JSON.stringify(fields ?? {}, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
-      },
+      log: stageLog,
     });
     const key = endpointLabel(endpoint.baseUrl, MODEL);
     let progress: Progress;

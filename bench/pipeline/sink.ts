@@ -15,7 +15,7 @@ import { ClickHouseWriter } from '../../services/clickhouse-sink/writer.ts';
 import { connectSerde, ensureTopics, runStage } from '../../services/runtime/kafka/index.ts';
 import { benchTopics, produceValues, removeBenchArtifacts } from './kafka.ts';
 import { cpuProbe, round } from './meter.ts';
-import { log, type PipelineContext } from './phases.ts';
+import { log, stageLog, type PipelineContext } from './phases.ts';
 
 const TOPIC = 'grip.candidates' as const;
 
@@ -50,7 +50,7 @@ export async function measureSink(n: number, ctx: PipelineContext) {
       serde,
       handleSignals: false,
       lagIntervalMs: 0,
-      log: (level, message, fields) => level !== 'info' && log(`${level}: ${message} ${JSON.stringify(fields ?? {}, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`),
+      log: stageLog,
     });
     // the sink produces nothing: it is done when its commits cover every message
     const committed = () => Object.values(handle.stats().committed).reduce((s, o) => s + Number(o), 0);

@@ -38,7 +38,8 @@ export const startConceptExtractor: ServiceStarter = async (ctx) => {
 
   const stage = await runStage<Seed, SeedConcepts>({
     ...stageBase(ctx, 'concept-extractor'),
-    ...llmStageFlow(settings.concurrency, llm),
+    // its messages wait on embeddings as well as on model calls: both hold back admission
+    ...llmStageFlow(settings.concurrency, { waiting: () => llm.waiting() + embeddings.waiting() }),
     handler: async (seed) => {
       // Seeds written by seed-ingest were checked there; a producer of its own may skip that.
       const check = validateSeed({ problem: seed.problem, solution: seed.solution });
