@@ -49,7 +49,7 @@ export function buildProgram(): Command {
     .option('--id-field <name>', 'field holding the seed id')
     .option('--combinations <n>', 'combinations to synthesize (overrides the config)', integer('--combinations'))
     .option('--seed <n>', 'RNG seed (overrides the config)', integer('--seed'))
-    .option('--concurrency <n>', 'model requests in flight per endpoint', integer('--concurrency'))
+    .option('--concurrency <n>', 'ceiling of model requests in flight per endpoint (default: auto, adapts to each endpoint)', integer('--concurrency'))
     .option('--llm-base-url <url>', 'OpenAI-compatible base URL for every LLM stage')
     .option('--llm-model <name>', 'model name for every LLM stage')
     .option('--strict', 'stop at the first malformed seed line instead of skipping it')

@@ -12,6 +12,18 @@ export interface EndpointStats {
   requests: number;
   maxInFlight: number;
   busyMs: number;
+  /** 429s for a full queue, and 5xx on purpose. */
+  rejected: number;
+  failed: number;
+}
+
+/** The fake server's behaviour (test/fixtures/openai-server.ts options). */
+export interface EndpointShape {
+  latencyMs: number;
+  slots: number;
+  queueBound?: number;
+  retryAfterS?: number;
+  errorRate?: number;
 }
 
 export interface BenchEndpoint {
@@ -22,8 +34,8 @@ export interface BenchEndpoint {
 
 type ChildMessage = { kind: 'ready'; baseUrl: string } | ({ kind: 'stats' } & EndpointStats) | { kind: 'error'; message: string };
 
-export async function spawnEndpoint(options: { latencyMs: number; slots: number }): Promise<BenchEndpoint> {
-  const child = fork(fileURLToPath(new URL('./endpoint-process.ts', import.meta.url)), [String(options.latencyMs), String(options.slots)], {
+export async function spawnEndpoint(shape: EndpointShape): Promise<BenchEndpoint> {
+  const child = fork(fileURLToPath(new URL('./endpoint-process.ts', import.meta.url)), [JSON.stringify(shape)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -44,7 +56,7 @@ function askStats(child: ChildProcess): Promise<EndpointStats> {
     const onMessage = (m: ChildMessage) => {
       if (m.kind !== 'stats') return;
       child.off('message', onMessage);
-      resolve({ requests: m.requests, maxInFlight: m.maxInFlight, busyMs: m.busyMs });
+      resolve({ requests: m.requests, maxInFlight: m.maxInFlight, busyMs: m.busyMs, rejected: m.rejected, failed: m.failed });
     };
     child.on('message', onMessage);
     child.send('stats');

@@ -23,6 +23,9 @@ export class RequestMeter {
   private latencySum = 0;
   inFlight = 0;
   maxInFlight = 0;
+  /** End time and latency of every successful request, for figures over a part of the run. */
+  private readonly ends: number[] = [];
+  private readonly latencies: number[] = [];
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
@@ -35,8 +38,11 @@ export class RequestMeter {
       this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
       try {
         const response = await inner(input, init);
-        if (response.ok) this.completed++;
-        else this.failures++;
+        if (response.ok) {
+          this.completed++;
+          this.ends.push(this.clock());
+          this.latencies.push(this.clock() - started);
+        } else this.failures++;
         return response;
       } catch (error) {
         this.failures++;
@@ -65,6 +71,16 @@ export class RequestMeter {
       rps: seconds > 0 ? round(this.completed / seconds) : 0,
       mean_latency_ms: sent === 0 ? 0 : round(this.latencySum / sent),
     };
+  }
+
+  /** Successful requests that ended in [from, to] (the clock's ms): rate and latency quantiles. */
+  between(from: number, to: number): { requests: number; seconds: number; rps: number; p50_ms: number; p99_ms: number } {
+    const lat: number[] = [];
+    for (let i = 0; i < this.ends.length; i++) if (this.ends[i]! >= from && this.ends[i]! <= to) lat.push(this.latencies[i]!);
+    lat.sort((a, b) => a - b);
+    const seconds = (to - from) / 1000;
+    const q = (x: number) => (lat.length ? round(lat[Math.min(lat.length - 1, Math.floor(x * lat.length))]!) : 0);
+    return { requests: lat.length, seconds: round(seconds), rps: seconds > 0 ? round(lat.length / seconds) : 0, p50_ms: q(0.5), p99_ms: q(0.99) };
   }
 }
 

@@ -7,33 +7,24 @@
  * messages' deterministic ids in ReplacingMergeTree tables: a redelivered message lands once.
  * Migrations are applied at start.
  */
-import { rowFor, deadLetterRow, TOPIC_TABLES, type SinkTopic } from './rows.ts';
+import { deadLetterRow, TOPIC_TABLES, type SinkTopic } from './rows.ts';
+import { storeDeadLetter } from './handlers.ts';
+import { SINK_STAGE_OPTIONS, SINK_WRITER_OPTIONS, topicRowHandler } from './topic-stage.ts';
 import { ClickHouseWriter } from './writer.ts';
-import { insertRow as insert, storeDeadLetter } from './handlers.ts';
 import { migrate } from './migrate.ts';
 import { loadTopics } from '../../schemas/catalog.ts';
-import { dlq } from '../runtime/handler.ts';
 import { runStage, type InRecord, type StageHandle } from '../runtime/kafka/index.ts';
 import { healthReport } from '../runtime/http.ts';
 import { combine, sinkGroupOf, type RunningService, type ServiceContext } from '../runtime/stage.ts';
-import { errorMessage } from '../runtime/kafka/errors.ts';
-import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
-
-/** Insert failures are retried by the stage for this long (about), then the service crashes and is restarted. */
-const SINK_MAX_RETRIES = 1000;
 
 export const startClickHouseSink = async (ctx: ServiceContext): Promise<RunningService> => {
   const result = await migrate(ctx.config.clickhouse, { log: (m) => ctx.log('info', m) });
   ctx.log('info', 'ClickHouse migrations applied', { applied: result.applied?.length ?? 0 });
-  const writer = new ClickHouseWriter({ clickhouse: ctx.config.clickhouse, maxBatchRows: 1000, maxBatchWaitMs: 500, log: ctx.log });
+  const writer = new ClickHouseWriter({ clickhouse: ctx.config.clickhouse, ...SINK_WRITER_OPTIONS, log: ctx.log });
   const common = {
     transport: ctx.transport,
     serde: ctx.serde,
-    // A whole polled batch waits on one insert: let all of it be in flight.
-    concurrency: 2000,
-    maxBatchRecords: 500,
-    maxRetries: SINK_MAX_RETRIES,
-    backoff: { ...DEFAULT_BACKOFF, maxMs: 5000 },
+    ...SINK_STAGE_OPTIONS,
     log: ctx.log,
     handleSignals: false, // the service runtime owns SIGTERM
   };
@@ -45,15 +36,7 @@ export const startClickHouseSink = async (ctx: ServiceContext): Promise<RunningS
         name: `clickhouse-sink:${topic}`,
         inputTopic: topic,
         groupId: sinkGroupOf(topic),
-        handler: async (value) => {
-          let mapped;
-          try {
-            mapped = rowFor(topic, value as never);
-          } catch (error) {
-            return dlq('unmappable_row', errorMessage(error));
-          }
-          return insert(writer, mapped.table, mapped.row as unknown as Record<string, unknown>);
-        },
+        handler: topicRowHandler(writer, topic),
       }),
     );
   }

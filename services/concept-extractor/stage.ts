@@ -9,6 +9,7 @@ import { createKcRegistry } from '../../core/concepts/index.ts';
 import { validateSeed } from '../../core/seeds/index.ts';
 import type { Seed, SeedConcepts } from '../../schemas/generated/types.ts';
 import { dlq } from '../runtime/handler.ts';
+import { llmStageFlow } from '../runtime/llm-flow.ts';
 import { declareStage } from '../runtime/stage.ts';
 import { extractNames, llmSynonymCheck, mergeConcepts, type ExtractedNames } from './handler.ts';
 import { SharedKcRegistry } from './shared-registry.ts';
@@ -23,7 +24,8 @@ export const conceptExtractor = declareStage<Seed, ExtractedNames, SeedConcepts>
   llmSteps: ['extract', 'filter', 'synonym'],
   port: 9402,
   scaling: 'any',
-  consumer: (settings) => ({ concurrency: settings.concurrency }),
+  // its messages wait on embeddings as well as on model calls: both hold back admission
+  consumer: (ctx) => llmStageFlow(ctx.settings.concurrency, { waiting: () => ctx.llm().waiting() + ctx.embeddings().waiting() }),
   async setup(ctx) {
     const { settings } = ctx;
     const llm = ctx.llm();

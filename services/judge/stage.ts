@@ -19,6 +19,7 @@ import type { Candidate, Seed, Verdict } from '../../schemas/generated/types.ts'
 import { loadDecontamination } from '../runtime/benchmarks.ts';
 import { createDeduper } from '../../core/dedup/index.ts';
 import { ok } from '../runtime/handler.ts';
+import { llmStageFlow } from '../runtime/llm-flow.ts';
 import { declareStage, readState } from '../runtime/stage.ts';
 import { commitVerdict, JUDGE_STAGES, VERIFY_STAGE, judgeCandidate, judgeConfigVersion, judgeModelsFrom, judgeSettingsFrom } from './handler.ts';
 
@@ -31,7 +32,7 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
   llmSteps: [VERIFY_STAGE, ...JUDGE_STAGES],
   port: 9405,
   scaling: 'one',
-  consumer: (settings) => ({ concurrency: settings.concurrency * 2, maxBatchRecords: Math.max(4, settings.concurrency), maxInFlightBatches: 8 }),
+  consumer: (ctx) => llmStageFlow(ctx.settings.concurrency, ctx.llm()),
   async setup(ctx) {
     const { settings } = ctx;
     const llm = ctx.llm();

@@ -3,6 +3,7 @@
  * Stateless apart from the LLM answer cache: scale it out by starting more instances.
  */
 import type { Candidate, Combination } from '../../schemas/generated/types.ts';
+import { llmStageFlow } from '../runtime/llm-flow.ts';
 import { declareStage } from '../runtime/stage.ts';
 import { synthesizeProblem } from './handler.ts';
 
@@ -14,8 +15,8 @@ export const problemSynth = declareStage<Combination, Candidate, Candidate>({
   llmSteps: ['synthesize', 'difficulty', 'solve', 'solve_hard'],
   port: 9404,
   scaling: 'any',
-  // Every message waits on model calls: keep enough in flight to fill the endpoints' slots.
-  consumer: (settings) => ({ concurrency: settings.concurrency * 2, maxBatchRecords: Math.max(4, settings.concurrency), maxInFlightBatches: 8 }),
+  // Every message waits on model calls: admitted as the endpoints take more (llm-flow.ts).
+  consumer: (ctx) => llmStageFlow(ctx.settings.concurrency, ctx.llm()),
   async setup(ctx) {
     const llm = ctx.llm();
     return { handle: (combo) => synthesizeProblem(combo, { llm, now: ctx.now, prompts: ctx.settings.domainPack.prompts }) };

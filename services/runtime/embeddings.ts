@@ -51,6 +51,11 @@ export class EmbeddingsClient {
     this.limiter = new Semaphore(this.opts.concurrency);
   }
 
+  /** Requests waiting for a free connection: a stage that embeds admits records by it too. */
+  waiting(): number {
+    return this.limiter.waiting;
+  }
+
   /** One vector per text, in order; L2-normalized so a dot product is the cosine. */
   async embed(texts: string[]): Promise<Float32Array[]> {
     const out: Array<Float32Array | undefined> = texts.map((t) => this.cache.get(t));

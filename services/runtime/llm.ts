@@ -3,8 +3,10 @@
  * format, on the `openai` package. It adds what a data pipeline needs around one call:
  * - a response cache keyed by a deterministic id (stage + prompt version + model + messages), so a
  *   redelivered message or a resumed run never pays for the same call twice;
- * - a concurrency cap per endpoint, a per-request timeout, retries with backoff and jitter, and a
- *   cooldown shared by all callers of an endpoint after a 429;
+ * - an adaptive concurrency limit per endpoint, shared by every client of the process
+ *   (limiter.ts: grows while latency stays near its floor, backs off on 429/503/timeouts), a
+ *   per-request timeout, retries with backoff and jitter, and a cooldown shared by all callers of
+ *   an endpoint after a 429 (Retry-After honoured);
  * - validation of every answer against the prompt's parser and a bounded re-ask when it fails;
  * - token and call accounting per stage, as prom-client metrics and as plain numbers for reports.
  */
@@ -14,7 +16,8 @@ import { deterministicId } from '../../core/util/hash.ts';
 import type { LlmEndpoint } from './config.ts';
 import { ClassifiedError } from './errors.ts';
 import { backoffDelay, sleep, type BackoffOptions, DEFAULT_BACKOFF } from './retry.ts';
-import { Semaphore } from './semaphore.ts';
+import type { AdaptiveLimiter, Outcome } from './limiter.ts';
+import { ceilingOf, endpointLabel, llmThrottles, processLimiters, type ConcurrencySetting, type LimiterRegistry } from './limiters.ts';
 
 const llmRequestSeconds = new Histogram({
   name: 'grip_llm_request_duration_seconds',
@@ -124,8 +127,10 @@ export interface StageUsage {
 export interface LlmClientOptions {
   endpoints: Record<string, LlmEndpoint>;
   cache?: LlmCache;
-  /** Max requests in flight per endpoint (base URL + model). */
-  concurrency?: number;
+  /** Ceiling of the adaptive limit of requests in flight per endpoint (base URL + model); 'auto' (default): no ceiling but AUTO_CEILING. */
+  concurrency?: ConcurrencySetting;
+  /** Where the endpoint limiters live. Default: the process's (shared by every client). */
+  limiters?: LimiterRegistry;
   timeoutMs?: number;
   /** Retries of a failed request (connection error, timeout, 408/409/429/5xx). */
   maxRetries?: number;
@@ -142,7 +147,8 @@ export interface LlmClientOptions {
 
 interface EndpointState {
   client: OpenAI;
-  limiter: Semaphore;
+  limiter: AdaptiveLimiter;
+  label: string;
   cooldownUntil: number;
 }
 
@@ -153,13 +159,14 @@ export class LlmClient {
   private readonly usage = new Map<string, StageUsage>();
   /** Calls being asked now, by id: an identical call meanwhile waits for the same answer. */
   private readonly inFlight = new Map<string, Promise<LlmCallResult<unknown>>>();
-  private readonly opts: Required<Omit<LlmClientOptions, 'fetch' | 'cache'>> & Pick<LlmClientOptions, 'fetch'>;
+  private readonly opts: Required<Omit<LlmClientOptions, 'fetch' | 'cache' | 'concurrency'>> & Pick<LlmClientOptions, 'fetch'> & { ceiling: number };
   readonly cache: LlmCache;
 
   constructor(options: LlmClientOptions) {
     this.opts = {
       endpoints: options.endpoints,
-      concurrency: options.concurrency ?? 4,
+      ceiling: ceilingOf(options.concurrency),
+      limiters: options.limiters ?? processLimiters,
       timeoutMs: options.timeoutMs ?? 120_000,
       maxRetries: options.maxRetries ?? 5,
       maxReasks: options.maxReasks ?? 2,
@@ -170,6 +177,11 @@ export class LlmClient {
       fetch: options.fetch,
     };
     this.cache = options.cache ?? new MemoryLlmCache();
+  }
+
+  /** Requests of this process waiting for an endpoint limiter: what the stages admit records by. */
+  waiting(): number {
+    return this.opts.limiters.waiting();
   }
 
   /** Calls counted per stage since this client was made (cache hits included, as `cached`). */
@@ -293,7 +305,8 @@ export class LlmClient {
           timeout: this.opts.timeoutMs,
           ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
         }),
-        limiter: new Semaphore(this.opts.concurrency),
+        limiter: this.opts.limiters.get(endpointLabel(endpoint.baseUrl, endpoint.model), this.opts.ceiling),
+        label: endpointLabel(endpoint.baseUrl, endpoint.model),
         cooldownUntil: 0,
       };
       this.endpointStates.set(key, s);
@@ -314,10 +327,11 @@ export class LlmClient {
     for (let attempt = 0; attempt <= this.opts.maxRetries; attempt++) {
       const wait = state.cooldownUntil - Date.now();
       if (wait > 0) await sleep(wait);
+      const permit = await state.limiter.acquire();
       const started = performance.now();
+      let outcome: Outcome = 'error';
       try {
-        const completion = await state.limiter.run(() =>
-          state.client.chat.completions.create({
+        const completion = await state.client.chat.completions.create({
             model: endpoint.model,
             messages,
             temperature: this.opts.temperature,
@@ -326,8 +340,8 @@ export class LlmClient {
               type: 'json_schema',
               json_schema: { name: prompt.name.replace(/[^A-Za-z0-9_-]/g, '_'), schema: prompt.schema, strict: true },
             },
-          }),
-        );
+          });
+        outcome = 'ok';
         usage.requests++;
         const promptTokens = completion.usage?.prompt_tokens ?? 0;
         const completionTokens = completion.usage?.completion_tokens ?? 0;
@@ -344,6 +358,8 @@ export class LlmClient {
         const status = error instanceof OpenAI.APIError ? error.status : undefined;
         lastError = describe(error);
         const retriable = status === undefined ? isTransportError(error) : RETRIABLE_STATUS.has(status);
+        outcome = limiterOutcome(error, status);
+        if (outcome !== 'error') llmThrottles.inc({ endpoint: state.label, kind: status === undefined ? 'timeout' : String(status) });
         if (!retriable) {
           usage.failures++;
           llmCalls.inc({ stage, outcome: 'bad_request' });
@@ -354,13 +370,23 @@ export class LlmClient {
           const pause = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : this.opts.cooldownMs;
           state.cooldownUntil = Math.max(state.cooldownUntil, Date.now() + pause);
         }
+        permit.release(outcome);
         if (attempt < this.opts.maxRetries) await sleep(backoffDelay(attempt, this.opts.backoff));
+      } finally {
+        permit.release(outcome); // a second release is a no-op: the catch released before its backoff
       }
     }
     usage.failures++;
     llmCalls.inc({ stage, outcome: 'unavailable' });
     throw new LlmError('unavailable', stage, `${endpoint.baseUrl} failed ${this.opts.maxRetries + 1} times: ${lastError}`, true, this.opts.maxRetries + 1);
   }
+}
+
+/** What an answer tells the endpoint's limiter: overload (429, 503, timeout) shrinks it; other errors say nothing about load. */
+function limiterOutcome(error: unknown, status: number | undefined): Outcome {
+  if (status === 429 || status === 503) return 'throttled';
+  if (error instanceof OpenAI.APIConnectionTimeoutError) return 'timeout';
+  return 'error';
 }
 
 function isTransportError(error: unknown): boolean {

@@ -1,4 +1,4 @@
-/** A FIFO counting semaphore: caps in-flight work (LLM requests per endpoint, batches per consumer). */
+/** A FIFO counting semaphore: caps in-flight work (records and batches per consumer, embedding requests). */
 export class Semaphore {
   private available: number;
   private readonly waiters: Array<() => void> = [];

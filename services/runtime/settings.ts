@@ -10,6 +10,7 @@ import { RELATIONS } from '../../core/combos/index.ts';
 import { DEFAULTS, llmEndpointOf, type GripConfig, type LlmEndpoint } from './config.ts';
 import type { BenchmarkSpec } from './benchmarks.ts';
 import { DEFAULT_DOMAIN, gateThresholdsSchema, loadDomain, type DomainPack } from './domains.ts';
+import { AUTO_CEILING } from './limiters.ts';
 
 const endpoint = z.strictObject({
   base_url: z.url({ protocol: /^https?$/ }).optional(),
@@ -18,6 +19,7 @@ const endpoint = z.strictObject({
 });
 
 const unit = z.number().min(0).max(1);
+const CONCURRENCY_EXPECTED = `expected "auto" or an integer from 1 to ${AUTO_CEILING}`;
 
 /** Default of `judging.self_consistency`; why: README, "Answer checks" (measured calls per accepted pair). */
 export const SELF_CONSISTENCY_DEFAULT = true;
@@ -26,7 +28,8 @@ export const runFileSchema = z.strictObject({
   // The domain pack (a folder of domains/): prompts, answer normalizer, gate thresholds, benchmarks.
   domain: z.string().min(1).default(DEFAULT_DOMAIN),
   seed: z.number().int().default(1),
-  concurrency: z.number().int().min(1).max(256).default(4),
+  // 'auto': each endpoint's adaptive limiter finds what it can take (limiter.ts); a number is a ceiling.
+  concurrency: z.union([z.literal('auto'), z.number().int({ error: CONCURRENCY_EXPECTED }).min(1, { error: CONCURRENCY_EXPECTED }).max(AUTO_CEILING, { error: CONCURRENCY_EXPECTED })], { error: CONCURRENCY_EXPECTED }).default('auto'),
   combinations: z.number().int().min(0).default(10),
   // Keys are LLM steps; which exist is known from the stage declarations (checked in resolveRunSettings).
   llm: endpoint.extend({ stages: z.record(z.string(), endpoint).default({}) }).default({ stages: {} }),

@@ -60,6 +60,8 @@ export interface ConsumerShape {
   maxInFlightBatches?: number;
   /** Retries of one message after retriable errors before the stage crashes (PATIENT_RETRIES). */
   maxRetries?: number;
+  /** Admits the next record only when this says so (model stages: while their endpoints take more; llm-flow.ts). */
+  ready?: () => boolean;
 }
 
 interface DeclarationBase {
@@ -81,7 +83,8 @@ export interface StageDeclaration<In = any, Prepared = any, Out = any> extends D
   input: TopicName;
   /** Where ok values go; none: the stage only has side effects. */
   output?: TopicName;
-  consumer(settings: RunSettings): ConsumerShape;
+  /** How its consumer takes work (model stages: by what their endpoints take, llm-flow.ts). */
+  consumer(ctx: StageSetupContext): ConsumerShape;
   setup(ctx: StageSetupContext): Promise<StageLogic<In, Prepared, Out>>;
 }
 
@@ -162,7 +165,7 @@ export async function startStage(declaration: StageDeclaration, ctx: StageSetupC
       log: ctx.log,
       ...PATIENT_RETRIES,
       handleSignals: false, // the process owns SIGTERM: it stops the stage, then the rest
-      ...declaration.consumer(ctx.settings),
+      ...declaration.consumer(ctx),
       ...shape,
       handler: (value, c) => logic.handle(value, c),
       ordered: logic.ordered,

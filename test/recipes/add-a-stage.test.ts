@@ -26,6 +26,7 @@ import { createProgress } from '../../cli/run/progress.ts';
 import { loadConfig, REPO_ROOT } from '../../services/runtime/config.ts';
 import { dlqOnModelFailure, ok, tracedCall, withLineage } from '../../services/runtime/handler.ts';
 import { parseRunFile, resolveRunSettings } from '../../services/runtime/settings.ts';
+import { llmStageFlow } from '../../services/runtime/llm-flow.ts';
 import { declareStage } from '../../services/runtime/stage.ts';
 import { LLM_STEPS, PIPELINE_STAGES } from '../../services/stages.ts';
 import { judge } from '../../services/judge/stage.ts';
@@ -50,7 +51,7 @@ const reviewer = declareStage<Candidate, Candidate, Candidate>({
   llmSteps: ['review'],
   port: 9407,
   scaling: 'any',
-  consumer: (settings) => ({ concurrency: settings.concurrency }),
+  consumer: (ctx) => llmStageFlow(ctx.settings.concurrency, ctx.llm()),
   async setup(ctx) {
     const llm = ctx.llm();
     return {

@@ -1,6 +1,8 @@
 /**
  * runStage: the one consumer wrapper every Kafka service is built from. It reads batches per
- * partition, runs the stage's pure handler on each message (bounded concurrency), routes the result
+ * partition, runs the stage's pure handler on each message (admitted one record at a time: a slot
+ * of `concurrency` and, if given, `ready()`; a slow message holds its own slot, not its batch's
+ * neighbours' ones), routes the result
  * (ok -> output topic keyed by the declared key field, dlq -> the stage's DLQ with the original bytes
  * and key, drop -> a counter), and commits a partition's offset only after the batch's records were
  * acknowledged by the broker AND every earlier batch of that partition finished. Failures follow
@@ -20,7 +22,7 @@ import { Semaphore } from '../semaphore.ts';
 import { topicSpec } from '../../../schemas/catalog.ts';
 import { dlqRecord, replayedForAnotherStage } from './dlq.ts';
 import { classifyError, dlqReasonOf, errorMessage } from './errors.ts';
-import { OffsetTracker } from './offsets.ts';
+import { OffsetTracker, type BatchTicket } from './offsets.ts';
 import type { Serde } from './serde.ts';
 import { computeLag, type AdminPort, type ConsumerPort, type InRecord, type KafkaTransport, type OutRecord, type PartitionBatch, type ProducerPort, type TopicPartitionOffset } from './transport.ts';
 
@@ -78,6 +80,12 @@ export interface StageOptions<In, Out, Prepared = Out | Out[]> {
   serde: Serde;
   /** Messages handled at once, over all batches. Default 8. */
   concurrency?: number;
+  /**
+   * Backpressure by record: a fetched record starts only when this says what the stage waits on
+   * can take more (e.g. few model requests queue for their endpoint's limiter), or when nothing of
+   * the stage is in flight. Asked again when a record finishes, at the latest after 5 ms.
+   */
+  ready?: () => boolean;
   /** Batches fetched and not yet committed; the consumer stops reading beyond it. Default 4. */
   maxInFlightBatches?: number;
   /** Cap on records per poll (and so per batch). Default 100. */
@@ -246,18 +254,34 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
     }
   }
 
-  async function processBatch(batch: PartitionBatch): Promise<void> {
-    const lastOffset = batch.records[batch.records.length - 1]!.offset;
-    const ticket = tracker.begin(batch.topic, batch.partition, lastOffset);
+  // ---- admission of one record ------------------------------------------------------------
+  let recordsInFlight = 0;
+  let wake: (() => void) | undefined;
+  const recordFinished = () => new Promise<void>((resolve) => (wake = resolve));
+
+  /** Starts a record once a slot is free and `ready()` agrees; resolves with its outcome later. */
+  async function admit(record: InRecord, lastInBatch: boolean, turn: { wait: Promise<void>; release: () => void }): Promise<{ running: Promise<RecordOutcome> }> {
+    await recordSlots.acquire();
+    while (options.ready && recordsInFlight > 0 && crashError === undefined && !options.ready()) {
+      await Promise.race([recordFinished(), sleep(5)]);
+    }
+    recordsInFlight++;
+    stats.in++;
+    messagesIn.inc({ stage });
+    const running = handleRecord(record, lastInBatch, turn).finally(() => {
+      recordsInFlight--;
+      recordSlots.release();
+      wake?.();
+    });
+    running.catch(() => undefined); // the batch reports it
+    return { running };
+  }
+
+  async function processBatch(batch: PartitionBatch, ticket: BatchTicket, started: Array<Promise<RecordOutcome>>): Promise<void> {
     const stopTimer = batchSeconds.startTimer({ stage });
     inFlightBatches.inc({ stage });
     try {
-      stats.in += batch.records.length;
-      messagesIn.inc({ stage }, batch.records.length);
-      // Turns are taken here, synchronously and in offset order, before any record may wait for one.
-      const turns = batch.records.map((record) => takeTurn(record));
-      const last = batch.records.length - 1;
-      const outcomes = await Promise.all(batch.records.map((record, i) => recordSlots.run(() => handleRecord(record, i === last, turns[i]!))));
+      const outcomes = await Promise.all(started);
       // Outputs and dead letters of the batch go out together, in message order; the batch is done
       // only when the broker acknowledged them all.
       await sendWithRetry(outcomes.flatMap((o) => o.records));
@@ -317,7 +341,16 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
           batchSlots.release();
           return;
         }
-        const task = processBatch(batch)
+        const lastOffset = batch.records[batch.records.length - 1]!.offset;
+        const ticket = tracker.begin(batch.topic, batch.partition, lastOffset);
+        // Records are admitted one by one: the poll loop fetches the next batch as soon as the
+        // last record of this one started, not when its slowest message ended.
+        // Turns of the ordered step are taken here, in offset order, before any record may wait for one.
+        const turns = batch.records.map((record) => takeTurn(record));
+        const last = batch.records.length - 1;
+        const started: Array<Promise<RecordOutcome>> = [];
+        for (const [i, record] of batch.records.entries()) started.push((await admit(record, i === last, turns[i]!)).running);
+        const task = processBatch(batch, ticket, started)
           .catch(crash)
           .finally(() => {
             batchSlots.release();

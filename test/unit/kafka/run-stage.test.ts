@@ -160,6 +160,53 @@ describe('runStage (fake transport)', () => {
     await h.stop();
   });
 
+  it('admits records one by one as ready() allows (record-level backpressure), always at least one', async () => {
+    let open = false;
+    const gates = [deferred(), deferred(), deferred()];
+    let started = 0;
+    const { consumer, handle } = start(
+      async (v) => {
+        started++;
+        await gates[v.n]!.promise;
+        return ok(v);
+      },
+      { concurrency: 100, ready: () => open },
+    );
+    const h = await handle;
+    consumer.deliver([{ topic: 'in', partition: 0, records: [m(0, 0), m(0, 1), m(0, 2)] }]);
+    await until(() => started === 1, 'the first record (nothing in flight: admitted whatever ready says)');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(started).toBe(1);
+    expect(h.stats().in).toBe(1);
+    open = true;
+    await until(() => started === 3, 'the others, once ready');
+    for (const g of gates) g.resolve();
+    await until(() => consumer.commits.length === 1, 'the commit');
+    expect(consumer.commits).toEqual([{ topic: 'in', partition: 0, offset: 3n }]);
+    await h.stop();
+  });
+
+  it('a slow message holds neither its neighbours nor later batches; its partition commits only past it', async () => {
+    const slow = deferred();
+    const { consumer, producer, handle } = start(
+      async (v) => {
+        if (v.n === 1) await slow.promise;
+        return ok(v);
+      },
+      { concurrency: 4, maxInFlightBatches: 64, ready: () => true },
+    );
+    const h = await handle;
+    consumer.deliver([{ topic: 'in', partition: 0, records: [m(0, 0), m(0, 1)] }]);
+    consumer.deliver([{ topic: 'in', partition: 0, records: [m(0, 2), m(0, 3)] }]);
+    consumer.deliver([{ topic: 'in', partition: 0, records: [m(0, 4), m(0, 5)] }]);
+    // the later batches finish and are sent while message 1 still runs; nothing is committed
+    await until(() => producer.sent.filter((r) => r.topic === 'out').length === 4, 'the later batches sent');
+    expect(consumer.commits).toEqual([]);
+    slow.resolve();
+    await until(() => consumer.commits.some((c) => c.offset === 6n), 'the commit past everything');
+    await h.stop();
+  });
+
   it('stop() drains the in-flight batch, commits it, then disconnects', async () => {
     const gate = deferred();
     const { consumer, producer, handle } = start(async (v) => {

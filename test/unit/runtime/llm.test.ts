@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { register } from 'prom-client';
 import { LlmClient, LlmError, MemoryLlmCache, type JsonPrompt } from '../../../services/runtime/llm.ts';
+import { endpointLabel, LimiterRegistry, processLimiters } from '../../../services/runtime/limiters.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '../../fixtures/openai-server.ts';
 
 interface Answer { concepts: string[] }
@@ -105,6 +107,44 @@ describe('LlmClient', () => {
     await Promise.all(Array.from({ length: 12 }, (_, i) => llm.json('extract', prompt, { text: String(i) })));
     expect(server.requests).toHaveLength(12);
     expect(server.maxInFlight).toBe(3);
+  });
+
+  it('shares one adaptive limiter per endpoint between every client of the process; the strictest ceiling wins', async () => {
+    server = await startFakeOpenAI({ latencyMs: 30, reply: () => ({ content: '{"concepts":["z"]}' }) });
+    const one = client({ concurrency: 2 });
+    const other = client(); // auto
+    await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? one : other).json('extract', prompt, { text: String(i) })));
+    expect(server.requests).toHaveLength(16);
+    expect(server.maxInFlight).toBe(2);
+    const label = endpointLabel(server.baseUrl, 'm');
+    expect(processLimiters.snapshot()[label]).toMatchObject({ ceiling: 2, inFlight: 0 });
+    const metrics = await register.getSingleMetricAsString('grip_llm_concurrency_limit');
+    expect(metrics).toContain(`endpoint="${label}"`);
+  });
+
+  it('backs off on 429 (counted per endpoint) and still honours Retry-After', async () => {
+    server = await startFakeOpenAI({ reply: (_b, i) => (i < 3 ? { status: 429, headers: { 'retry-after': '0.2' } } : { content: '{"concepts":["ok"]}' }) });
+    const limiters = new LimiterRegistry({ initial: 10 });
+    const llm = client({ limiters });
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 3 }, (_, i) => llm.json('extract', prompt, { text: String(i) })));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    const s = limiters.snapshot()[endpointLabel(server.baseUrl, 'm')]!;
+    expect(s.throttles).toBe(3);
+    expect(s.limit).toBe(7); // one congestion event: x 0.7 once, not three times
+    expect(await register.getSingleMetricAsString('grip_llm_throttle_events_total')).toMatch(new RegExp(`endpoint="${endpointLabel(server.baseUrl, 'm').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}",kind="429"} 3`));
+  });
+
+  it('an endpoint that hangs: timeouts shrink the limiter and the call fails as retriable (redelivered, never dead-lettered)', async () => {
+    server = await startFakeOpenAI({ latencyMs: 2000, reply: () => ({ content: '{"concepts":["late"]}' }) });
+    const limiters = new LimiterRegistry({ initial: 8 });
+    const llm = client({ limiters, timeoutMs: 40, maxRetries: 2 });
+    const error = await llm.json('extract', prompt, { text: 'a' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LlmError);
+    expect(error).toMatchObject({ kind: 'unavailable', retriable: true });
+    const s = limiters.snapshot()[endpointLabel(server.baseUrl, 'm')]!;
+    expect(s.timeouts).toBe(3);
+    expect(s.limit).toBeLessThan(8);
   });
 
   it('treats a cached answer that no longer parses as a miss', async () => {

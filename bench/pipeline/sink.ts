@@ -1,0 +1,97 @@
+/**
+ * The sink beside the raw client, in one run: N grip.candidates messages through Kafka into
+ * ClickHouse with the clickhouse-sink's own stage (services/clickhouse-sink/topic-stage.ts), then the
+ * same rows inserted by a bare @clickhouse/client in batches of the sink's size, one insert at a
+ * time (as the sink's writer does per table). Rows land in the `candidates` table of
+ * CLICKHOUSE_DATABASE (migrated first); ids repeat between the two, which ReplacingMergeTree folds.
+ */
+import { createClient } from '@clickhouse/client';
+import { loadExamples } from '../../schemas/catalog.ts';
+import type { Candidate } from '../../schemas/generated/types.ts';
+import { migrate } from '../../services/clickhouse-sink/migrate.ts';
+import { rowFor, TOPIC_TABLES } from '../../services/clickhouse-sink/rows.ts';
+import { SINK_STAGE_OPTIONS, SINK_WRITER_OPTIONS, topicRowHandler } from '../../services/clickhouse-sink/topic-stage.ts';
+import { ClickHouseWriter } from '../../services/clickhouse-sink/writer.ts';
+import { connectSerde, ensureTopics, runStage } from '../../services/runtime/kafka/index.ts';
+import { benchTopics, produceValues, removeBenchArtifacts } from './kafka.ts';
+import { cpuProbe, round } from './meter.ts';
+import { log, stageLog, type PipelineContext } from './phases.ts';
+
+const TOPIC = 'grip.candidates' as const;
+
+function candidates(runId: string, n: number): Candidate[] {
+  const example = loadExamples(TOPIC)[0]?.value as Candidate | undefined;
+  if (!example) throw new Error('schemas/examples/grip.candidates has no example message');
+  return Array.from({ length: n }, (_, i) => ({ ...example, candidate_id: `cand-bench-${runId}-${i}`, combo_id: `combo-bench-${runId}-${i}`, problem: `${example.problem} (variant ${i})` }));
+}
+
+export async function measureSink(n: number, ctx: PipelineContext) {
+  const topics = benchTopics(ctx.runId, ctx.partitions);
+  const groupId = `bench-${ctx.runId}-sink`;
+  const table = TOPIC_TABLES[TOPIC];
+  await migrate(ctx.config.clickhouse, { log: () => undefined });
+  try {
+    await ensureTopics(ctx.admin, [topics.candidates]);
+    const serde = await connectSerde({ url: ctx.config.registry.url, topics: [topics.candidates] });
+    const values = candidates(ctx.runId, n);
+    await produceValues(ctx.transport, serde, topics.candidates.topic, values);
+
+    const writer = new ClickHouseWriter({ clickhouse: ctx.config.clickhouse, ...SINK_WRITER_OPTIONS });
+    const probe = cpuProbe();
+    const t0 = performance.now();
+    const handle = await runStage<unknown, never>({
+      name: 'clickhouse-sink-bench',
+      inputTopic: topics.candidates.topic,
+      dlqTopic: topics.candidates.dlq,
+      groupId,
+      ...SINK_STAGE_OPTIONS,
+      handler: topicRowHandler(writer, TOPIC),
+      transport: ctx.transport,
+      serde,
+      handleSignals: false,
+      lagIntervalMs: 0,
+      log: stageLog,
+    });
+    // the sink produces nothing: it is done when its commits cover every message
+    const committed = () => Object.values(handle.stats().committed).reduce((s, o) => s + Number(o), 0);
+    const deadline = t0 + ctx.timeoutS * 1000;
+    let firstAt: number | undefined; // the group join is not the sink's work: time from the first record
+    while (committed() < n && performance.now() < deadline && !ctx.interrupted.aborted) {
+      if (firstAt === undefined && handle.stats().in > 0) firstAt = performance.now();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const sinkSeconds = (performance.now() - (firstAt ?? t0)) / 1000;
+    const sinkCpu = probe.stop();
+    const rowsCommitted = committed();
+    await handle.stop();
+    await writer.close();
+
+    const rows = values.map((v) => rowFor(TOPIC, v).row);
+    const client = createClient({ url: ctx.config.clickhouse.url, username: ctx.config.clickhouse.username, password: ctx.config.clickhouse.password, database: ctx.config.clickhouse.database });
+    const rawProbe = cpuProbe();
+    const r0 = performance.now();
+    for (let i = 0; i < rows.length; i += SINK_WRITER_OPTIONS.maxBatchRows) {
+      await client.insert({ table, values: rows.slice(i, i + SINK_WRITER_OPTIONS.maxBatchRows), format: 'JSONEachRow' });
+    }
+    const rawSeconds = (performance.now() - r0) / 1000;
+    const rawCpu = rawProbe.stop();
+    await client.close();
+    const sinkRps = round(rowsCommitted / sinkSeconds);
+    const rawRps = round(n / rawSeconds);
+    return {
+      rows: n,
+      rows_committed_by_sink: rowsCommitted,
+      sink_rows_per_s: sinkRps,
+      raw_insert_rows_per_s: rawRps,
+      ratio: round(sinkRps / rawRps, 3),
+      sink_seconds: round(sinkSeconds),
+      raw_seconds: round(rawSeconds),
+      sink_process: sinkCpu,
+      raw_process: rawCpu,
+      group_join_seconds: round(((firstAt ?? t0) - t0) / 1000),
+      note: 'sink: from its first record to the commit of the last message (group join excluded, reported apart); raw: the same rows in batches of the sink size, one insert at a time',
+    };
+  } finally {
+    for (const p of await removeBenchArtifacts(ctx.admin, ctx.config, topics, [groupId])) log(`warning: ${p}`);
+  }
+}

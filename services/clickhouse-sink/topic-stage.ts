@@ -1,0 +1,40 @@
+/**
+ * How the clickhouse-sink consumes one pipeline topic: its runStage settings, its writer settings
+ * and its handler (row mapping + batched insert). The service runs one per topic; the pipeline
+ * benchmark runs the same against a private topic to compare it with a raw insert.
+ */
+import { dlq, type HandlerResult } from '../runtime/handler.ts';
+import { insertRow } from './handlers.ts';
+import { errorMessage } from '../runtime/kafka/errors.ts';
+import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
+import { rowFor, type SinkTopic } from './rows.ts';
+import type { ClickHouseWriter } from './writer.ts';
+
+/** Insert failures (ClickHouse unreachable) are retried by the stage for this long (about), then the service crashes and is restarted. */
+const SINK_MAX_RETRIES = 1000;
+
+export const SINK_WRITER_OPTIONS = { maxBatchRows: 1000, maxBatchWaitMs: 500 };
+
+export const SINK_STAGE_OPTIONS = {
+  // Rows wait for their insert: one in flight per table and the next filling (5 x maxBatchRows).
+  concurrency: 5000,
+  maxBatchRecords: 500,
+  // fetches overlap inserts: while one insert per table is in flight, the next polls are decoded
+  // and buffered (4 batches left the writer waiting on Kafka between inserts)
+  maxInFlightBatches: 16,
+  maxRetries: SINK_MAX_RETRIES,
+  backoff: { ...DEFAULT_BACKOFF, maxMs: 5000 },
+};
+
+/** The handler of a pipeline topic: its row, or a dead letter when the message maps to none. */
+export function topicRowHandler(writer: ClickHouseWriter, topic: SinkTopic) {
+  return async (value: unknown): Promise<HandlerResult<never[]>> => {
+    let mapped;
+    try {
+      mapped = rowFor(topic, value as never);
+    } catch (error) {
+      return dlq('unmappable_row', errorMessage(error));
+    }
+    return insertRow(writer, mapped.table, mapped.row);
+  };
+}
