@@ -21,8 +21,6 @@ export interface DomainPrompts {
   problem_examples: string[];
   /** How a worked solution ends with its final answer, e.g. "state the final answer inside \\boxed{}". */
   answer_instruction: string;
-  /** Cap on the solver's answer tokens (default 1200): short word-problem solutions need far fewer. */
-  solution_max_tokens?: number;
 }
 
 const shortText = z.string().trim().min(1);
@@ -206,7 +204,7 @@ const BOXED_INSTRUCTION = 'state the final answer inside \\boxed{}';
 function solutionFor(d?: DomainPrompts) {
   return defineTemplate({
     name: 'solution',
-    maxTokens: d?.solution_max_tokens ?? 1200,
+    maxTokens: 1200,
     system: `You solve ${subjectOf(d)} carefully.`,
     user: [
       `Solve this problem step by step, then ${d?.answer_instruction ?? BOXED_INSTRUCTION}.`,

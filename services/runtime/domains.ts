@@ -58,7 +58,6 @@ const domainFileSchema = z.strictObject({
 const promptsFileSchema = z.strictObject({
   subject: z.string().min(1),
   answer_instruction: z.string().min(1),
-  solution_max_tokens: z.number().int().min(50).max(8000).optional(),
   kc_examples: z.array(z.strictObject({ problem: z.string().min(1), kcs: z.array(z.string().min(2)).min(1).max(5) })).min(1),
   problem_examples: z.array(z.string().min(1)).min(1),
 });
