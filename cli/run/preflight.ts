@@ -62,7 +62,7 @@ export async function checkRunInput(
   const likely = domainOfRecord(record, packs);
   if (missing.length > 0) {
     throw new SeedFileError(
-      `${seedsFile}: the seeds match no domain's layout and the field mapping does not match them: no field ${missing.map((m) => `"${m}"`).join(', ')}; ` +
+      `${seedsFile}: ${likely ? `the field mapping of domain ${domain.name} does not match the seeds` : "the seeds match no domain's layout"}: no field ${missing.map((m) => `"${m}"`).join(', ')}; ` +
         `the records have: ${Object.keys(record).join(', ')}. Map them with --problem-field and --solution-field (and --id-field)` +
         (likely ? `, or use --domain ${likely.name} (its layout: ${likely.seedFields.problem}/${likely.seedFields.solution}).` : '.'),
     );

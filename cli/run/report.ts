@@ -149,12 +149,14 @@ export function renderReportMarkdown(r: RunReport): string {
     '',
     '## Quality gates and answer checks',
     '',
-    `Gates ${r.answer_checks.gates_enabled ? 'on' : 'off'}, self-consistency ${r.answer_checks.self_consistency_enabled ? 'on' : 'off'} (domain ${r.domain}).`,
-    ...answerCheckLines(r.answer_checks),
+    // Reports written before the checks existed have neither key: `grip report DIR` still prints them.
+    ...(r.answer_checks
+      ? [`Gates ${r.answer_checks.gates_enabled ? 'on' : 'off'}, self-consistency ${r.answer_checks.self_consistency_enabled ? 'on' : 'off'} (domain ${r.domain}).`, ...answerCheckLines(r.answer_checks)]
+      : ['(not recorded by this run)']),
     '',
     '## Diversity and contamination',
     '',
-    r.decontamination.note ?? `Checked against: ${r.decontamination.checked.map((b) => `${b.source} (${b.items} items)`).join(', ')}.`,
+    r.decontamination ? (r.decontamination.note ?? `Checked against: ${r.decontamination.checked.map((b) => `${b.source} (${b.items} items)`).join(', ')}.`) : '',
     '',
     `KC coverage: ${r.kc_coverage.kcs_used} of ${r.kc_coverage.kcs_total} KCs used by accepted pairs (${pct(r.kc_coverage.share)}), Gini ${num(r.kc_coverage.gini)}.`,
     `Similarity of accepted problems to their seeds: median ${num(r.seed_similarity.p50)}, p95 ${num(r.seed_similarity.p95)}, max ${num(r.seed_similarity.max)} (paper: 0.55-0.65, none above 0.9).`,

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { RELATIONS } from '../../core/combos/index.ts';
 import { DEFAULTS, llmEndpointOf, type GripConfig, type LlmEndpoint } from './config.ts';
 import type { BenchmarkSpec } from './benchmarks.ts';
-import { DEFAULT_DOMAIN, gateThresholdsSchema, loadDomain, type DomainPack } from './domains.ts';
+import { DEFAULT_DOMAIN, gateThresholdsSchema, loadAllDomains, loadDomain, type DomainPack } from './domains.ts';
 import { AUTO_CEILING } from './limiters.ts';
 
 const endpoint = z.strictObject({
@@ -187,7 +187,9 @@ export function resolveRunSettings(file: RunFile, flags: RunFlags, config: GripC
     }),
   ) as Record<string, LlmEndpoint>;
   const embeddingsEndpoint = pick(file.embeddings, config.embeddings);
-  const domainPack = loadDomain(flags.domain ?? file.domain);
+  // Every domain folder is validated at start (a broken one is an error naming its file), then the chosen one used.
+  const wanted = flags.domain ?? file.domain;
+  const domainPack = loadAllDomains().find((d) => d.name === wanted) ?? loadDomain(wanted);
   const benchmarks = file.decontamination.sets
     ? file.decontamination.sets.map((s) => ({ source: s.source, file: s.file, textField: s.text_field, idField: s.id_field }))
     : domainPack.benchmarks;

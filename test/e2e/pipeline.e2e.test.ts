@@ -1,6 +1,8 @@
 /**
  * The streaming pipeline end to end, as a user runs it: `grip services up` on the real local stack
- * (Kafka, schema registry, ClickHouse, the small local model and embedding model), 20 MATH seeds
+ * (Kafka, schema registry, ClickHouse) with the deterministic fake model (test/fixtures: schema-valid
+ * answers derived from each prompt, 200 ms a request, so that work is in flight when a stage is
+ * killed; the real tiny model is exercised by test/integration/grip-run.test.ts), 20 MATH seeds
  * sent with `grip seed add` (twice), malformed seeds sent to POST /seeds, one stage killed with
  * SIGKILL mid-run and started again, then `grip replay` of the judge with another threshold.
  *
@@ -23,6 +25,8 @@ import { connectSerde, platformaticTransport } from '../../services/runtime/kafk
 import { acceptedVerdicts, checkInvariants, describeViolations, lostAccepted, missingDeadLetters, readDeadLetterRecords } from '../invariants/invariants.ts';
 import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
 import { clickhouse, grip, pipelineLag, resetPipeline, rows, scalar, waitFor } from './pipeline-helpers.ts';
+import { answerGripPrompt } from '../fixtures/grip-answers.ts';
+import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/openai-server.ts';
 
 const MATH_TRAIN = path.join(REPO_ROOT, '..', 'shared', 'data', 'math', 'train.jsonl');
 const SEEDS = 20;
@@ -63,6 +67,7 @@ const settingsFile = (name: string, threshold: number) => {
 const db = config.clickhouse.database;
 let ch: ClickHouseClient;
 let seedIds: string[] = [];
+let model: FakeOpenAI;
 
 function metric(text: string, name: string, labels: Record<string, string>): number {
   let total = 0;
@@ -110,11 +115,15 @@ describe('the streaming pipeline on the local stack', () => {
     }
     await resetPipeline(config);
     ch = clickhouse(config);
+    model = await startFakeOpenAI({ reply: (body) => answerGripPrompt(body), latencyMs: 200, slots: 4 });
+    env.GRIP_LLM_BASE_URL = model.baseUrl;
+    env.GRIP_EMBEDDINGS_BASE_URL = model.baseUrl;
   }, 120_000);
 
   afterAll(async () => {
     grip(['services', 'down'], env);
     await ch?.close();
+    await model?.close();
   });
 
   it('starts every service with `grip services up`', () => {

@@ -3,6 +3,8 @@
  * embedding model of the local stack. Also: SIGKILL halfway, then the same command again.
  * Generous timeouts: the CPU model generates ~8 tokens/s here, so one test takes 5-7 minutes.
  */
+import { checkGates, GATE_NAMES, type GateInput } from '../../core/gates/index.ts';
+import { loadDomain } from '../../services/runtime/domains.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../services/runtime/config.ts';
 import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
 
-const MATH_TRAIN = path.join(REPO_ROOT, '..', 'shared', 'data', 'math', 'train.jsonl');
+// The README's first command reads the seeds shipped in data/ (a fresh clone has nothing beside it).
+const MATH_TRAIN = path.join(REPO_ROOT, 'data', 'seeds', 'math-train-sample.jsonl.gz');
 const GRIP = path.join(REPO_ROOT, 'bin', 'grip.mjs');
 const ARGS = ['--limit', '5', '--combinations', '4', '--seed', '3', '--concurrency', '1', '--quiet'];
 
@@ -47,6 +50,15 @@ describe('grip run with the local model', () => {
       expect(report, key).toHaveProperty(key);
     }
     expect(report.llm.calls).toBeGreaterThan(0);
+    // The three shipped benchmark sets were checked; every accepted row passes the quality gates.
+    expect(report.decontamination.checked.map((b: { source: string }) => b.source)).toEqual(['math', 'math500', 'gsm8k']);
+    expect(Object.keys(report.answer_checks.rejected_by_gate)).toEqual([...GATE_NAMES]);
+    expect(report.answer_checks).toHaveProperty('self_consistency.agreement_rate');
+    const math = loadDomain('competition-math');
+    for (const line of accepted) {
+      const row = JSON.parse(line) as GateInput;
+      expect(checkGates(row, math.gates, math.normalizer).passed, row.problem).toBe(true);
+    }
     const report2 = grip(['report', whole, '--json']);
     expect(JSON.parse(report2.stdout)).toEqual(report);
   }, 1_500_000);

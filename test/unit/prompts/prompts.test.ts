@@ -153,9 +153,9 @@ describe('JSON schemas', () => {
     expect(() => assertPlain({ type: 'string', format: 'email' }, 'probe')).toThrow(/format/);
   });
 
-  it('KC names: a letter first, at least two characters, no quote, backslash or newline', () => {
-    for (const ok of ['unit rate', 'Pythagorean theorem', "Vieta's formulas", 'Law of sines (triangle)']) expect(KC_NAME_PATTERN.test(ok), ok).toBe(true);
-    for (const bad of ['1', '2', '5', 'x', '3.14', '"quoted"', 'a\nb', '']) expect(KC_NAME_PATTERN.test(bad), JSON.stringify(bad)).toBe(false);
+  it('KC names: words, the first of two or more letters; no quote, backslash or newline', () => {
+    for (const ok of ['unit rate', 'Pythagorean theorem', "Vieta's formulas", 'Law of sines (triangle)', 'GCD of two numbers', 'area of a 30-60-90 triangle']) expect(KC_NAME_PATTERN.test(ok), ok).toBe(true);
+    for (const bad of ['1', '2', '5', 'x', '3.14', 'a_1', 'a-b-c-d-e-f', 'aabc"', '"quoted"', 'a\nb', 'two  spaces', '']) expect(KC_NAME_PATTERN.test(bad), JSON.stringify(bad)).toBe(false);
     expect((PROMPTS.kc_extraction.schema.properties as any).kcs.items.pattern).toBe(KC_NAME_PATTERN.source);
   });
 });
