@@ -2,7 +2,8 @@
  * The streaming pipeline end to end, as a user runs it: `grip services up` on the real local stack
  * (Kafka, schema registry, ClickHouse) with the deterministic fake model (test/fixtures: schema-valid
  * answers derived from each prompt, 200 ms a request, so that work is in flight when a stage is
- * killed; the real tiny model is exercised by test/integration/grip-run.test.ts), 20 MATH seeds
+ * killed; the real tiny model is exercised by test/integration/grip-run.test.ts) and the stack's
+ * embedding model, 20 MATH seeds
  * sent with `grip seed add` (twice), malformed seeds sent to POST /seeds, one stage killed with
  * SIGKILL mid-run and started again, then `grip replay` of the judge with another threshold.
  *
@@ -116,8 +117,7 @@ describe('the streaming pipeline on the local stack', () => {
     await resetPipeline(config);
     ch = clickhouse(config);
     model = await startFakeOpenAI({ reply: (body) => answerGripPrompt(body), latencyMs: 200, slots: 4 });
-    env.GRIP_LLM_BASE_URL = model.baseUrl;
-    env.GRIP_EMBEDDINGS_BASE_URL = model.baseUrl;
+    env.GRIP_LLM_BASE_URL = model.baseUrl; // embeddings: the stack's real embedding model
   }, 120_000);
 
   afterAll(async () => {
