@@ -131,6 +131,10 @@ export interface LlmClientOptions {
   concurrency?: ConcurrencySetting;
   /** Where the endpoint limiters live. Default: the process's (shared by every client). */
   limiters?: LimiterRegistry;
+  /**
+   * Per-request timeout. Default: 120 s, or longer for a prompt whose answer may be long: its token
+   * cap at MIN_TOKENS_PER_SECOND (a CPU model's long answer is not a hung server).
+   */
   timeoutMs?: number;
   /** Retries of a failed request (connection error, timeout, 408/409/429/5xx). */
   maxRetries?: number;
@@ -152,6 +156,9 @@ interface EndpointState {
   cooldownUntil: number;
 }
 
+/** The slowest generation a request is given time for (the local CPU model makes ~8 tokens/s). */
+const MIN_TOKENS_PER_SECOND = 4;
+
 const RETRIABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
 
 export class LlmClient {
@@ -159,7 +166,7 @@ export class LlmClient {
   private readonly usage = new Map<string, StageUsage>();
   /** Calls being asked now, by id: an identical call meanwhile waits for the same answer. */
   private readonly inFlight = new Map<string, Promise<LlmCallResult<unknown>>>();
-  private readonly opts: Required<Omit<LlmClientOptions, 'fetch' | 'cache' | 'concurrency'>> & Pick<LlmClientOptions, 'fetch'> & { ceiling: number };
+  private readonly opts: Required<Omit<LlmClientOptions, 'fetch' | 'cache' | 'concurrency'>> & Pick<LlmClientOptions, 'fetch'> & { ceiling: number; scaleTimeout: boolean };
   readonly cache: LlmCache;
 
   constructor(options: LlmClientOptions) {
@@ -168,6 +175,7 @@ export class LlmClient {
       ceiling: ceilingOf(options.concurrency),
       limiters: options.limiters ?? processLimiters,
       timeoutMs: options.timeoutMs ?? 120_000,
+      scaleTimeout: options.timeoutMs === undefined,
       maxRetries: options.maxRetries ?? 5,
       maxReasks: options.maxReasks ?? 2,
       backoff: options.backoff ?? DEFAULT_BACKOFF,
@@ -331,16 +339,22 @@ export class LlmClient {
       const started = performance.now();
       let outcome: Outcome = 'error';
       try {
-        const completion = await state.client.chat.completions.create({
+        const maxTokens = prompt.maxTokens ?? this.opts.maxTokens;
+        const completion = await state.client.chat.completions.create(
+          {
             model: endpoint.model,
             messages,
             temperature: this.opts.temperature,
-            max_tokens: prompt.maxTokens ?? this.opts.maxTokens,
+            max_tokens: maxTokens,
             response_format: {
               type: 'json_schema',
               json_schema: { name: prompt.name.replace(/[^A-Za-z0-9_-]/g, '_'), schema: prompt.schema, strict: true },
             },
-          });
+          },
+          // A long answer from a slow (CPU) model is not a hung server: allow its token cap at
+          // MIN_TOKENS_PER_SECOND before timing out (a timeout throws the partial answer away).
+          { timeout: this.opts.scaleTimeout ? Math.max(this.opts.timeoutMs, (maxTokens / MIN_TOKENS_PER_SECOND) * 1000) : this.opts.timeoutMs },
+        );
         outcome = 'ok';
         usage.requests++;
         const promptTokens = completion.usage?.prompt_tokens ?? 0;
