@@ -154,6 +154,16 @@ export async function waitUntilIdle(config: GripConfig, timeoutMs: number, servi
   });
 }
 
+/** Records in a topic now (sum of its partitions' end offsets; nothing is deleted in these tests). */
+export async function topicRecords(config: GripConfig, topic: string): Promise<number> {
+  const admin = platformaticTransport(config.kafka).admin();
+  try {
+    return (await admin.endOffsets([topic])).reduce((sum, p) => sum + Number(p.offset), 0);
+  } finally {
+    await admin.close();
+  }
+}
+
 /** Every invariant of test/invariants/invariants.sql holds, and every DLQ record is in dead_letters. */
 export async function expectInvariants(ch: ClickHouseClient, f: FaultEnv): Promise<void> {
   const violations = await checkInvariants(ch, f.db);
