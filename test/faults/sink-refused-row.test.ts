@@ -1,8 +1,12 @@
 /**
- * Fault: one row ClickHouse refuses inside a shared sink batch (issue 10). Forty combinations are
- * produced to grip.pairs in one request, one of them with a hop of -1 (valid Avro `int`, refused by
- * the `UInt8` column: Code 72). Every good row must land, and only the bad one be dead-lettered,
- * visible in `dead_letters` with its stage and reason; then every invariant holds.
+ * Fault: one row ClickHouse refuses inside a shared sink batch (issue 10). Forty-one combinations
+ * are produced to grip.pairs in one request, so the sink inserts them as one batch; one of them
+ * has a `relation` ClickHouse refuses. The sink's row mapper already turns away values out of a
+ * column's range (an `unmappable_row` dead letter, before any insert), so to have ClickHouse itself
+ * refuse a row the test narrows `relation` to FixedString(16) in its own database (the drift a
+ * migration or hand-made change can cause) and sends a 40-character relation: Code 131, bad data.
+ * Every good row must land, and only the bad one be dead-lettered, visible in `dead_letters` with
+ * its stage and ClickHouse's reason; then every invariant holds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -17,15 +21,15 @@ let model: FakeOpenAI;
 let f: FaultEnv;
 let ch: ClickHouseClient;
 
-function combination(i: number, hop: number): Combination {
+function combination(i: number, relation: string): Combination {
   const kcs = [`kc-fault-${i}-a`, `kc-fault-${i}-b`];
   return {
     combo_id: `combo-fault-${i}`,
     key: kcs.join('|'),
     kc_ids: kcs,
     kc_names: [`concept ${i} a`, `concept ${i} b`],
-    relation: '1-hop',
-    hop,
+    relation,
+    hop: 1,
     witness: kcs,
     weight: 1,
     novel: true,
@@ -41,6 +45,8 @@ beforeAll(async () => {
   await resetPipeline(f.config);
   ch = clickhouse(f.config);
   up(f, ['clickhouse-sink']);
+  // The sink created the tables when it started.
+  await ch.command({ query: `ALTER TABLE ${f.db}.pairs MODIFY COLUMN relation FixedString(16)` });
 });
 
 afterAll(async () => {
@@ -52,7 +58,7 @@ afterAll(async () => {
 describe('a refused insert inside a shared sink batch', () => {
   it('lands every good row and dead-letters only the refused one, with its stage and reason', async () => {
     const serde = await connectSerde({ url: f.config.registry.url });
-    const combos = Array.from({ length: GOOD + 1 }, (_, i) => combination(i, i === 17 ? -1 : 1));
+    const combos = Array.from({ length: GOOD + 1 }, (_, i) => combination(i, i === 17 ? 'r'.repeat(40) : '1-hop'));
     const bad = combos[17]!;
     const producer = platformaticTransport(f.config.kafka).producer();
     try {
@@ -65,10 +71,12 @@ describe('a refused insert inside a shared sink batch', () => {
 
     const stored = await rows<{ combo_id: string }>(ch, `SELECT combo_id FROM ${f.db}.pairs FINAL ORDER BY combo_id`);
     expect(stored.map((r) => r.combo_id).sort()).toEqual(combos.filter((c) => c !== bad).map((c) => c.combo_id).sort());
-    const letters = await rows<{ stage: string; reason: string; message_key: string; source_topic: string }>(ch, `SELECT stage, reason, message_key, source_topic FROM ${f.db}.dead_letters FINAL`);
+    const letters = await rows<{ stage: string; reason: string; detail: string; message_key: string; source_topic: string }>(ch, `SELECT stage, reason, detail, message_key, source_topic FROM ${f.db}.dead_letters FINAL`);
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ stage: 'clickhouse-sink:grip.pairs', message_key: bad.combo_id, source_topic: 'grip.pairs' });
-    expect(letters[0]!.reason).not.toMatch(/^(|unknown)$/);
+    // ClickHouse refused it (not the mapper), and the letter says why.
+    expect(letters[0]!.reason).not.toMatch(/^(|unknown|unmappable_row)$/);
+    expect(`${letters[0]!.reason} ${letters[0]!.detail}`).toMatch(/FixedString|131/);
     expect(await scalar(ch, `SELECT count() FROM ${f.db}.dead_letters FINAL WHERE message_key = ${sqlString(bad.combo_id)}`)).toBe(1);
     await expectInvariants(ch, f);
   });
