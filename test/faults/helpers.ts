@@ -36,21 +36,28 @@ export function assertOwnedStack(): void {
 }
 
 export interface FakeModelOptions {
-  /** Answers vary from call to call (as a batched vLLM's do): a counter salts problems and KC picks. */
+  /** Answers vary from call to call (as a batched vLLM's do): a random salt in problems and KC picks. */
   nonReproducible?: boolean;
   /** Latency of each chat completion, by prompt (the response_format schema name); default 0. */
   latencyMs?: (prompt: string) => number;
+  /** The first request of this prompt takes `ms` (a slot stuck on a long generation). */
+  stall?: { prompt: string; ms: number };
+}
+
+export interface FakeModel extends FakeOpenAI {
+  /** When the stalled request arrived (0: not yet). */
+  stalledSince(): number;
 }
 
 const VARIANT_KCS = ['distance formula', 'pythagorean theorem', 'circle equation', 'quadratic formula', 'vieta formulas', 'discriminant', 'completing the square', 'slope of a line', 'law of cosines', 'arithmetic series'];
 
 /** The deterministic GRIP fake model, or its non-reproducible variant, on a local OpenAI-compatible server. */
-export async function startFakeModel(options: FakeModelOptions = {}): Promise<FakeOpenAI> {
-  let call = 0;
+export async function startFakeModel(options: FakeModelOptions = {}): Promise<FakeModel> {
+  let stalledAt = 0;
   const reply = (body: any): ScriptedReply => {
     const answer = answerGripPrompt(body);
     if (!options.nonReproducible) return answer;
-    const salt = call++;
+    const salt = Math.floor(Math.random() * 1e9);
     const prompt = body.response_format?.json_schema?.name as string;
     const parsed = JSON.parse(answer.content!);
     if (prompt === 'problem_synthesis') parsed.problem = `${parsed.problem} (variant ${salt})`;
@@ -60,10 +67,16 @@ export async function startFakeModel(options: FakeModelOptions = {}): Promise<Fa
     }
     return { content: JSON.stringify(parsed) };
   };
-  return startFakeOpenAI({
-    reply,
-    latencyMs: options.latencyMs ? (body) => options.latencyMs!((body as any).response_format?.json_schema?.name ?? '') : undefined,
-  });
+  const latency = (body: any): number => {
+    const prompt = body.response_format?.json_schema?.name ?? '';
+    if (options.stall && prompt === options.stall.prompt && stalledAt === 0) {
+      stalledAt = Date.now();
+      return options.stall.ms;
+    }
+    return options.latencyMs?.(prompt) ?? 0;
+  };
+  const server = await startFakeOpenAI({ reply, latencyMs: latency });
+  return Object.assign(server, { stalledSince: () => stalledAt });
 }
 
 export interface FaultEnv {
@@ -104,13 +117,13 @@ export interface Instance {
   log: () => string;
 }
 
-export function startInstance(f: FaultEnv, stage: string, label: string, port: number): Instance {
+export function startInstance(f: FaultEnv, stage: string, label: string, port: number, extraEnv: NodeJS.ProcessEnv = {}): Instance {
   const stateDir = path.join(f.work, `state-${label}`);
   fs.mkdirSync(stateDir, { recursive: true });
   const logFile = path.join(f.work, `${label}.log`);
   const out = fs.openSync(logFile, 'a');
   const child = spawn(process.execPath, [GRIP, 'services', 'run', stage], {
-    env: { ...f.env, GRIP_STATE_DIR: stateDir, [servicePortVar(stage)]: String(port) },
+    env: { ...f.env, GRIP_STATE_DIR: stateDir, [servicePortVar(stage)]: String(port), ...extraEnv },
     stdio: ['ignore', out, out],
   });
   fs.closeSync(out);

@@ -1,28 +1,34 @@
 /**
  * Fault: the scenario of issue 10, as a user scaling out runs it. Two instances of
  * concept-extractor and two of problem-synth, each with its own state folder and port, a model
- * whose answers vary from call to call (problem texts and KC picks salted per call) and that is
- * slow (100-1000 ms a call), so several batches are in flight; one instance of each is SIGKILLed
- * mid-batch (problem-synth while candidates are being produced) and nobody restarts it: the other
- * takes its partitions over. Then, within a bound (no stall): every group at lag 0, every seed
- * with exactly one concepts row, KC ids that agree between the instances, one candidate per
- * combination (ids come from inputs, never from answers), every combination with a candidate or a
- * dead letter, and every invariant.
+ * whose answers vary from call to call (problem texts and KC picks salted at random) and that is
+ * slow (100-1000 ms a call), so several batches are in flight. One instance of each is SIGKILLed
+ * mid-batch and nobody restarts it: the other takes its partitions over. problem-synth A is killed
+ * while candidates are being produced, with one of its model calls stuck: the batch holding it
+ * keeps the partition's commit back while A's later batches produce their candidates, so B makes
+ * those combinations again, with other answers. Then, within a bound (no stall): every group at
+ * lag 0, every seed with exactly one concepts row, KC ids that agree between the instances, one
+ * candidate per combination (ids come from inputs, never from answers), every combination with a
+ * candidate or a dead letter, and every invariant.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { Candidate } from '../../schemas/generated/types.ts';
 import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
-import type { FakeOpenAI } from '../fixtures/openai-server.ts';
+import { connectSerde, platformaticTransport, readLog } from '../../services/runtime/kafka/index.ts';
 import {
-  assertOwnedStack, clickhouse, expectInvariants, faultEnv, grip, healthy, PORT_BASE, resetPipeline, rows, scalar, seedsFile, startFakeModel, startInstance, stopInstance, topicRecords, up, waitFor, waitUntilIdle,
-  type FaultEnv, type Instance,
+  assertOwnedStack, clickhouse, expectInvariants, faultEnv, grip, healthy, PORT_BASE, resetPipeline, rows, scalar, seedsFile, startFakeModel, startInstance, stopInstance, topicRecords, up, waitFor,
+  waitUntilIdle, type FakeModel, type FaultEnv, type Instance,
 } from './helpers.ts';
 
 const SEEDS = 16;
 const COMBINATIONS = 48;
 const JUDGE_PROMPTS = new Set(['problem_judgement', 'solution_judgement', 'answer_check']);
-let model: FakeOpenAI;
+// 100-1000 ms a call: batches finish out of order. The judge is fast: it is not under test here.
+const latencyMs = (prompt: string) => (JUDGE_PROMPTS.has(prompt) ? 20 : 100 + Math.floor(Math.random() * 900));
+let model: FakeModel;
+let modelOfSynthA: FakeModel;
 let f: FaultEnv;
 let ch: ClickHouseClient;
 const instances: Instance[] = [];
@@ -31,10 +37,9 @@ const cachedAnswers = (i: Instance) => FileLlmCache.entriesIn(path.join(i.stateD
 
 beforeAll(async () => {
   assertOwnedStack();
-  // 100-1000 ms a call: the batches of one partition finish out of order, so outputs of a later batch
-  // are produced while an earlier one holds the commit back (the window a crash hits). The judge
-  // is fast: it is not under test here.
-  model = await startFakeModel({ nonReproducible: true, latencyMs: (prompt) => (JUDGE_PROMPTS.has(prompt) ? 20 : 100 + Math.floor(Math.random() * 900)) });
+  model = await startFakeModel({ nonReproducible: true, latencyMs });
+  // problem-synth A's endpoint: the same model, whose first synthesis call hangs until A is killed.
+  modelOfSynthA = await startFakeModel({ nonReproducible: true, latencyMs, stall: { prompt: 'problem_synthesis', ms: 90_000 } });
   f = faultEnv('scale-out', model, ['seed: 11', 'concurrency: 4', 'services:', '  combinations_per_seed: 4', `  max_combinations: ${COMBINATIONS}`, 'judging:', '  threshold: 0.5']);
   await resetPipeline(f.config);
   ch = clickhouse(f.config);
@@ -45,6 +50,7 @@ afterAll(async () => {
   if (f) grip(['services', 'down'], f.env, 120_000);
   await ch?.close();
   await model?.close();
+  await modelOfSynthA?.close();
 });
 
 describe('two instances of concept-extractor and of problem-synth, one of each SIGKILLed mid-batch, answers varying per call', () => {
@@ -53,7 +59,7 @@ describe('two instances of concept-extractor and of problem-synth, one of each S
     const [extractorA, extractorB, synthA, synthB] = [
       startInstance(f, 'concept-extractor', 'extractor-a', PORT_BASE + 11),
       startInstance(f, 'concept-extractor', 'extractor-b', PORT_BASE + 12),
-      startInstance(f, 'problem-synth', 'synth-a', PORT_BASE + 13),
+      startInstance(f, 'problem-synth', 'synth-a', PORT_BASE + 13, { GRIP_LLM_BASE_URL: modelOfSynthA.baseUrl }),
       startInstance(f, 'problem-synth', 'synth-b', PORT_BASE + 14),
     ] as [Instance, Instance, Instance, Instance];
     instances.push(extractorA, extractorB, synthA, synthB);
@@ -64,18 +70,14 @@ describe('two instances of concept-extractor and of problem-synth, one of each S
     await waitFor('concept-extractor A to answer a few seeds', async () => cachedAnswers(extractorA) >= 6, 120_000, 50);
     extractorA.child.kill('SIGKILL');
     await extractorA.exited;
-    // Candidates being produced: A has answered whole combinations and has more in flight.
-    await waitFor('problem-synth A to produce candidates', async () => cachedAnswers(synthA) >= 16 && (await topicRecords(f.config, 'grip.candidates')) >= 4, 180_000, 50);
+    // Candidates being produced by A behind its stuck call.
+    await waitFor('problem-synth A to produce candidates behind its stuck call', async () => modelOfSynthA.stalledSince() > 0 && cachedAnswers(synthA) >= 24, 180_000, 50);
     synthA.child.kill('SIGKILL');
     await synthA.exited;
 
     await waitUntilIdle(f.config, 180_000);
     expect(cachedAnswers(extractorB)).toBeGreaterThan(0);
     expect(cachedAnswers(synthB)).toBeGreaterThan(0);
-    // The kill hit work in flight: candidates A produced but had not committed were made again by B
-    // (with other answers), so grip.candidates holds more records than combinations.
-    const candidateRecords = await topicRecords(f.config, 'grip.candidates');
-    console.info(`scale-out: ${candidateRecords} candidate records, ${await topicRecords(f.config, 'grip.concepts')} concepts records for ${SEEDS} seeds`);
 
     // Every seed: exactly one concepts row (one concepts_id).
     const perSeed = await rows<{ seed_id: string; n: string }>(ch, `SELECT seed_id, uniqExact(concepts_id) AS n FROM ${f.db}.concepts GROUP BY seed_id`);
@@ -84,10 +86,22 @@ describe('two instances of concept-extractor and of problem-synth, one of each S
     // KC ids agree between the instances: one id per KC name, one name per id.
     expect(await rows(ch, `SELECT name, groupUniqArray(id) AS ids FROM ${f.db}.concepts ARRAY JOIN kc_names AS name, kc_ids AS id GROUP BY name HAVING uniqExact(id) > 1`)).toEqual([]);
     expect(await rows(ch, `SELECT id, groupUniqArray(name) AS names FROM ${f.db}.concepts ARRAY JOIN kc_names AS name, kc_ids AS id GROUP BY id HAVING uniqExact(name) > 1`)).toEqual([]);
+
+    // The kill hit candidates in flight: some combination was made by A and again by B, with
+    // another problem text (the model is not reproducible), under one candidate id.
+    const produced: Candidate[] = [];
+    const serde = await connectSerde({ url: f.config.registry.url });
+    await (await readLog<Candidate>({ transport: platformaticTransport(f.config.kafka), serde, topic: 'grip.candidates', name: 'faults-scale-out', onValue: (c) => void produced.push(c) })).done;
+    const byCombo = new Map<string, Candidate[]>();
+    for (const c of produced) byCombo.set(c.combo_id, [...(byCombo.get(c.combo_id) ?? []), c]);
+    const remade = [...byCombo.values()].filter((cs) => new Set(cs.map((c) => c.problem)).size > 1);
+    console.info(`scale-out: ${produced.length} candidate records for ${byCombo.size} combinations, ${remade.length} made again with other answers`);
+    expect(remade.length, 'the SIGKILL hit no produced, uncommitted candidate: nothing was made twice').toBeGreaterThan(0);
+    for (const cs of byCombo.values()) expect(new Set(cs.map((c) => c.candidate_id)).size, cs[0]!.combo_id).toBe(1);
+
     // Every combination: exactly one candidate, or a dead letter.
     const pairs = await scalar(ch, `SELECT count() FROM ${f.db}.pairs FINAL`);
     expect(pairs).toBeGreaterThan(4);
-    expect(candidateRecords, 'the SIGKILL hit no candidate in flight: nothing was redelivered').toBeGreaterThan(pairs);
     expect(await rows(ch, `SELECT combo_id, uniqExact(candidate_id) AS n FROM ${f.db}.candidates GROUP BY combo_id HAVING n > 1`)).toEqual([]);
     expect(
       await scalar(ch, `SELECT count() FROM ${f.db}.pairs FINAL WHERE combo_id NOT IN (SELECT combo_id FROM ${f.db}.candidates) AND combo_id NOT IN (SELECT message_key FROM ${f.db}.dead_letters WHERE source_topic = 'grip.pairs')`),
