@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { expect, inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { shortHash } from '../../core/util/hash.ts';
 import { loadConfig, REPO_ROOT, servicePortVar, type GripConfig } from '../../services/runtime/config.ts';
@@ -19,9 +19,9 @@ import { consumerGroupsOf, SERVICE_NAMES } from '../../services/stages.ts';
 import { answerGripPrompt } from '../fixtures/grip-answers.ts';
 import { startFakeOpenAI, type FakeOpenAI, type ScriptedReply } from '../fixtures/openai-server.ts';
 import { checkInvariants, describeViolations, missingDeadLetters, readDeadLetterRecords } from '../invariants/invariants.ts';
-import { GRIP, grip, pipelineLag, servicesEnv, waitFor } from '../e2e/pipeline-helpers.ts';
+import { clickhouse, GRIP, grip, pipelineLag, resetPipeline, servicesEnv, waitFor } from '../e2e/pipeline-helpers.ts';
 
-export { grip, clickhouse, rows, scalar, waitFor, pipelineLag, resetPipeline } from '../e2e/pipeline-helpers.ts';
+export { grip, rows, scalar, waitFor } from '../e2e/pipeline-helpers.ts';
 
 /** Service ports of the suite start here (GRIP_FAULTS_PORT_BASE moves them, e.g. beside another stack's tests). */
 export const PORT_BASE = Number(process.env.GRIP_FAULTS_PORT_BASE ?? 19600);
@@ -183,4 +183,36 @@ export async function expectInvariants(ch: ClickHouseClient, f: FaultEnv): Promi
   const serde = await connectSerde({ url: f.config.registry.url });
   violations.push(...(await missingDeadLetters(ch, f.db, await readDeadLetterRecords(platformaticTransport(f.config.kafka), serde))));
   expect(violations, describeViolations(violations)).toEqual([]);
+}
+
+/** What a scenario works with, set by `faultScenario`'s beforeAll. */
+export interface Scenario {
+  model: FakeModel;
+  f: FaultEnv;
+  ch: ClickHouseClient;
+  /** Instances the test started by hand: stopped after it. */
+  instances: Instance[];
+}
+
+/**
+ * Registers a scenario's set-up (the owned-stack check, the fake model, its environment and
+ * settings, a reset pipeline, a ClickHouse client) and its clean-up (hand-started instances,
+ * `grip services down`, the model). Call it at the top of a test file.
+ */
+export function faultScenario(name: string, settings: string[], modelOptions: FakeModelOptions = {}): Scenario {
+  const s = { instances: [] as Instance[] } as Scenario;
+  beforeAll(async () => {
+    assertOwnedStack();
+    s.model = await startFakeModel(modelOptions);
+    s.f = faultEnv(name, s.model, settings);
+    await resetPipeline(s.f.config);
+    s.ch = clickhouse(s.f.config);
+  });
+  afterAll(async () => {
+    for (const i of s.instances) await stopInstance(i);
+    if (s.f) grip(['services', 'down'], s.f.env, 120_000);
+    await s.ch?.close();
+    await s.model?.close();
+  });
+  return s;
 }

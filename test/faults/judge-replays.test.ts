@@ -8,21 +8,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { describe, expect, it } from 'vitest';
 import { acceptedVerdicts, describeViolations, lostAccepted } from '../invariants/invariants.ts';
-import type { FakeOpenAI } from '../fixtures/openai-server.ts';
-import { assertOwnedStack, clickhouse, expectInvariants, faultEnv, grip, resetPipeline, rows, scalar, seedsFile, startFakeModel, waitUntilIdle, type FaultEnv } from './helpers.ts';
+import { expectInvariants, faultScenario, grip, rows, scalar, seedsFile, waitUntilIdle } from './helpers.ts';
 
 const PIPELINE = ['seed-ingest', 'concept-extractor', 'concept-graph', 'problem-synth', 'judge', 'clickhouse-sink'];
 const BASE = { seed: 3, threshold: 0.5, dedup: 0.8, rejectAtWords: 13, judgeModel: '' };
 type Judging = typeof BASE;
-let model: FakeOpenAI;
-let f: FaultEnv;
-let ch: ClickHouseClient;
+const s = faultScenario('replays', []);
 
 function settingsFile(name: string, j: Judging): string {
-  const file = path.join(f.work, `${name}.yaml`);
+  const file = path.join(s.f.work, `${name}.yaml`);
   const lines = [
     `seed: ${j.seed}`,
     'concurrency: 2',
@@ -44,30 +40,17 @@ function settingsFile(name: string, j: Judging): string {
 /** Every verdict of every config version now: id -> accepted/reason/duplicate_of (latest version of the row). */
 async function verdictsByVersion(): Promise<Map<string, Record<string, string>>> {
   const all = await rows<{ v: string; id: string; accepted: number; reason: string; dup: string | null }>(
-    ch,
-    `SELECT judge_config_version AS v, verdict_id AS id, accepted, reason, duplicate_of AS dup FROM ${f.db}.verdicts FINAL ORDER BY v, id`,
+    s.ch,
+    `SELECT judge_config_version AS v, verdict_id AS id, accepted, reason, duplicate_of AS dup FROM ${s.f.db}.verdicts FINAL ORDER BY v, id`,
   );
   const out = new Map<string, Record<string, string>>();
   for (const r of all) out.set(r.v, { ...(out.get(r.v) ?? {}), [r.id]: `${r.accepted}/${r.reason}/${r.dup ?? ''}` });
   return out;
 }
 
-beforeAll(async () => {
-  assertOwnedStack();
-  model = await startFakeModel();
-  f = faultEnv('replays', model, []);
-  await resetPipeline(f.config);
-  ch = clickhouse(f.config);
-});
-
-afterAll(async () => {
-  if (f) grip(['services', 'down'], f.env, 120_000);
-  await ch?.close();
-  await model?.close();
-});
-
 describe('replays of the judge with each judging setting changed', () => {
   it('each writes a verdict for every candidate under a new config version and leaves the old ones untouched', async () => {
+    const { f, ch } = s;
     const up = grip(['services', 'up', '--only', PIPELINE.join(','), '--config', settingsFile('base', BASE)], f.env, 300_000);
     expect(up.status, up.stderr + up.stdout).toBe(0);
     expect(grip(['seed', 'add', seedsFile(f.work, 4)], f.env).status).toBe(0);

@@ -6,34 +6,21 @@
  * There must be one verdict per candidate, none a duplicate of itself, and what was accepted stays
  * accepted; then every invariant holds.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { describe, expect, it } from 'vitest';
 import { connectSerde, platformaticTransport, readLog, type InRecord } from '../../services/runtime/kafka/index.ts';
-import type { FakeOpenAI } from '../fixtures/openai-server.ts';
-import { assertOwnedStack, clickhouse, expectInvariants, faultEnv, grip, resetPipeline, rows, scalar, seedsFile, startFakeModel, up, waitUntilIdle, type FaultEnv } from './helpers.ts';
+import { expectInvariants, faultScenario, grip, rows, scalar, seedsFile, up, waitUntilIdle } from './helpers.ts';
 
 const UPSTREAM = ['seed-ingest', 'concept-extractor', 'concept-graph', 'problem-synth', 'clickhouse-sink'];
 const JUDGE_PROMPTS = new Set(['problem_judgement', 'solution_judgement', 'answer_check']);
-let model: FakeOpenAI;
-let f: FaultEnv;
-let ch: ClickHouseClient;
-
-beforeAll(async () => {
-  assertOwnedStack();
-  model = await startFakeModel({ latencyMs: (prompt) => (JUDGE_PROMPTS.has(prompt) ? 400 : 0) });
-  f = faultEnv('judge', model, ['seed: 3', 'concurrency: 2', 'services:', '  combinations_per_seed: 2', '  max_combinations: 6', 'judging:', '  threshold: 0.5']);
-  await resetPipeline(f.config);
-  ch = clickhouse(f.config);
-});
-
-afterAll(async () => {
-  if (f) grip(['services', 'down'], f.env, 120_000);
-  await ch?.close();
-  await model?.close();
-});
+const s = faultScenario(
+  'judge',
+  ['seed: 3', 'concurrency: 2', 'services:', '  combinations_per_seed: 2', '  max_combinations: 6', 'judging:', '  threshold: 0.5'],
+  { latencyMs: (prompt) => (JUDGE_PROMPTS.has(prompt) ? 400 : 0) },
+);
 
 describe('the judge receiving one candidate several times at once', () => {
   it('writes one verdict per candidate, none a duplicate of itself, and the accepted stay accepted', async () => {
+    const { f, ch } = s;
     up(f, UPSTREAM);
     expect(grip(['seed', 'add', seedsFile(f.work, 6)], f.env).status).toBe(0);
     await waitUntilIdle(f.config, 240_000, UPSTREAM);

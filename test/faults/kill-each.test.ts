@@ -6,20 +6,21 @@
  * 0 within a bound, every seed has concepts, every combination a candidate and every candidate a
  * verdict (or a dead letter), and every invariant holds.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { describe, expect, it } from 'vitest';
 import { isAlive, readRecord } from '../../cli/ops/manager.ts';
-import type { FakeOpenAI } from '../fixtures/openai-server.ts';
-import { assertOwnedStack, clickhouse, expectInvariants, faultEnv, grip, resetPipeline, scalar, seedsFile, startFakeModel, topicRecords, up, waitFor, waitUntilIdle, type FaultEnv } from './helpers.ts';
+import { expectInvariants, faultScenario, grip, scalar, seedsFile, topicRecords, up, waitFor, waitUntilIdle } from './helpers.ts';
 
 const SEEDS = 12;
 const PIPELINE = ['seed-ingest', 'concept-extractor', 'concept-graph', 'problem-synth', 'judge', 'clickhouse-sink'];
-let model: FakeOpenAI;
-let f: FaultEnv;
-let ch: ClickHouseClient;
+const s = faultScenario(
+  'kill-each',
+  ['seed: 9', 'concurrency: 3', 'services:', '  combinations_per_seed: 2', '  max_combinations: 20', 'judging:', '  threshold: 0.5'],
+  { nonReproducible: true, latencyMs: () => 50 + Math.floor(Math.random() * 350) },
+);
 
 /** SIGKILLs a service and waits until the supervisor has started it again and it is healthy. */
 async function killAndWaitRestart(name: string): Promise<void> {
+  const { f } = s;
   const record = readRecord(f.config, name)!;
   process.kill(record.pid, 'SIGKILL');
   await waitFor(`${name} to die`, async () => !isAlive(record.pid), 10_000, 100);
@@ -29,22 +30,9 @@ async function killAndWaitRestart(name: string): Promise<void> {
   }, 60_000, 500);
 }
 
-beforeAll(async () => {
-  assertOwnedStack();
-  model = await startFakeModel({ nonReproducible: true, latencyMs: () => 50 + Math.floor(Math.random() * 350) });
-  f = faultEnv('kill-each', model, ['seed: 9', 'concurrency: 3', 'services:', '  combinations_per_seed: 2', '  max_combinations: 20', 'judging:', '  threshold: 0.5']);
-  await resetPipeline(f.config);
-  ch = clickhouse(f.config);
-});
-
-afterAll(async () => {
-  if (f) grip(['services', 'down'], f.env, 120_000);
-  await ch?.close();
-  await model?.close();
-});
-
 describe('SIGKILL of each pipeline service in turn, restarted by the supervisor', () => {
   it('ends with every seed, combination and candidate accounted for, and every invariant', async () => {
+    const { f, ch } = s;
     up(f, PIPELINE);
     expect(grip(['seed', 'add', seedsFile(f.work, SEEDS)], f.env).status).toBe(0);
     // Each is killed once its input has started to arrive (work in flight or just done).

@@ -10,22 +10,14 @@
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { describe, expect, it } from 'vitest';
 import type { Combination } from '../../schemas/generated/types.ts';
 import { connectSerde, platformaticTransport, readLog } from '../../services/runtime/kafka/index.ts';
-import type { FakeOpenAI } from '../fixtures/openai-server.ts';
-import {
-  assertOwnedStack, clickhouse, expectInvariants, faultEnv, grip, healthy, PORT_BASE, resetPipeline, seedsFile, startFakeModel, startInstance, stopInstance, up, waitFor, waitUntilIdle,
-  type FaultEnv, type Instance,
-} from './helpers.ts';
+import { expectInvariants, faultScenario, grip, healthy, PORT_BASE, seedsFile, startInstance, stopInstance, up, waitFor, waitUntilIdle } from './helpers.ts';
 
 const MAX_COMBINATIONS = 12;
 const GRAPH_PORT = PORT_BASE + 15;
-let model: FakeOpenAI;
-let f: FaultEnv;
-let ch: ClickHouseClient;
-const instances: Instance[] = [];
+const s = faultScenario('registry', ['seed: 5', 'concurrency: 2', 'services:', '  combinations_per_seed: 3', `  max_combinations: ${MAX_COMBINATIONS}`]);
 
 /** A TCP proxy to the registry that can be cut (every connection refused, open ones dropped). */
 async function registryProxy(target: URL) {
@@ -53,28 +45,14 @@ async function registryProxy(target: URL) {
 
 async function emittedCombinations(): Promise<Combination[]> {
   const out: Combination[] = [];
-  const serde = await connectSerde({ url: f.config.registry.url });
-  await (await readLog<Combination>({ transport: platformaticTransport(f.config.kafka), serde, topic: 'grip.pairs', name: 'faults-registry-down', onValue: (c) => void out.push(c) })).done;
+  const serde = await connectSerde({ url: s.f.config.registry.url });
+  await (await readLog<Combination>({ transport: platformaticTransport(s.f.config.kafka), serde, topic: 'grip.pairs', name: 'faults-registry-down', onValue: (c) => void out.push(c) })).done;
   return out;
 }
 
-beforeAll(async () => {
-  assertOwnedStack();
-  model = await startFakeModel();
-  f = faultEnv('registry', model, ['seed: 5', 'concurrency: 2', 'services:', '  combinations_per_seed: 3', `  max_combinations: ${MAX_COMBINATIONS}`]);
-  await resetPipeline(f.config);
-  ch = clickhouse(f.config);
-});
-
-afterAll(async () => {
-  for (const i of instances) await stopInstance(i);
-  if (f) grip(['services', 'down'], f.env, 120_000);
-  await ch?.close();
-  await model?.close();
-});
-
 describe('the schema registry down for 20 s while concept-graph rebuilds', () => {
   it('waits, then rebuilds from every record: no combination emitted twice', async () => {
+    const { f, ch, instances } = s;
     const proxy = await registryProxy(new URL(f.config.registry.url));
     try {
       up(f, ['seed-ingest', 'concept-extractor', 'clickhouse-sink']);

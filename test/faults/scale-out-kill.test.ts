@@ -13,13 +13,11 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { Candidate } from '../../schemas/generated/types.ts';
 import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
 import { connectSerde, platformaticTransport, readLog } from '../../services/runtime/kafka/index.ts';
 import {
-  assertOwnedStack, clickhouse, expectInvariants, faultEnv, grip, healthy, PORT_BASE, resetPipeline, rows, scalar, seedsFile, startFakeModel, startInstance, stopInstance, topicRecords, up, waitFor,
-  waitUntilIdle, type FakeModel, type FaultEnv, type Instance,
+  expectInvariants, faultScenario, grip, healthy, PORT_BASE, rows, scalar, seedsFile, startFakeModel, startInstance, topicRecords, up, waitFor, waitUntilIdle, type FakeModel, type Instance,
 } from './helpers.ts';
 
 const SEEDS = 16;
@@ -27,34 +25,26 @@ const COMBINATIONS = 48;
 const JUDGE_PROMPTS = new Set(['problem_judgement', 'solution_judgement', 'answer_check']);
 // 100-1000 ms a call: batches finish out of order. The judge is fast: it is not under test here.
 const latencyMs = (prompt: string) => (JUDGE_PROMPTS.has(prompt) ? 20 : 100 + Math.floor(Math.random() * 900));
-let model: FakeModel;
+const s = faultScenario(
+  'scale-out',
+  ['seed: 11', 'concurrency: 4', 'services:', '  combinations_per_seed: 4', `  max_combinations: ${COMBINATIONS}`, 'judging:', '  threshold: 0.5'],
+  { nonReproducible: true, latencyMs },
+);
 let modelOfSynthA: FakeModel;
-let f: FaultEnv;
-let ch: ClickHouseClient;
-const instances: Instance[] = [];
 
 const cachedAnswers = (i: Instance) => FileLlmCache.entriesIn(path.join(i.stateDir, i.name, 'llm-cache.jsonl'));
 
 beforeAll(async () => {
-  assertOwnedStack();
-  model = await startFakeModel({ nonReproducible: true, latencyMs });
   // problem-synth A's endpoint: the same model, whose first synthesis call hangs until A is killed.
   modelOfSynthA = await startFakeModel({ nonReproducible: true, latencyMs, stall: { prompt: 'problem_synthesis', ms: 90_000 } });
-  f = faultEnv('scale-out', model, ['seed: 11', 'concurrency: 4', 'services:', '  combinations_per_seed: 4', `  max_combinations: ${COMBINATIONS}`, 'judging:', '  threshold: 0.5']);
-  await resetPipeline(f.config);
-  ch = clickhouse(f.config);
 });
-
 afterAll(async () => {
-  for (const i of instances) await stopInstance(i);
-  if (f) grip(['services', 'down'], f.env, 120_000);
-  await ch?.close();
-  await model?.close();
   await modelOfSynthA?.close();
 });
 
 describe('two instances of concept-extractor and of problem-synth, one of each SIGKILLed mid-batch, answers varying per call', () => {
   it('ends with no duplicate, no stall, every seed and combination accounted for', async () => {
+    const { f, ch, instances } = s;
     up(f, ['seed-ingest', 'concept-graph', 'judge', 'clickhouse-sink']);
     const [extractorA, extractorB, synthA, synthB] = [
       startInstance(f, 'concept-extractor', 'extractor-a', PORT_BASE + 11),

@@ -8,18 +8,14 @@
  * Every good row must land, and only the bad one be dead-lettered, visible in `dead_letters` with
  * its stage and ClickHouse's reason; then every invariant holds.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Combination } from '../../schemas/generated/types.ts';
 import { connectSerde, platformaticTransport } from '../../services/runtime/kafka/index.ts';
 import { sqlString } from '../invariants/invariants.ts';
-import type { FakeOpenAI } from '../fixtures/openai-server.ts';
-import { assertOwnedStack, clickhouse, expectInvariants, faultEnv, grip, resetPipeline, rows, scalar, startFakeModel, up, waitUntilIdle, type FaultEnv } from './helpers.ts';
+import { expectInvariants, faultScenario, rows, scalar, up, waitUntilIdle } from './helpers.ts';
 
 const GOOD = 40;
-let model: FakeOpenAI;
-let f: FaultEnv;
-let ch: ClickHouseClient;
+const s = faultScenario('sink', ['seed: 1']);
 
 function combination(i: number, relation: string): Combination {
   const kcs = [`kc-fault-${i}-a`, `kc-fault-${i}-b`];
@@ -39,24 +35,14 @@ function combination(i: number, relation: string): Combination {
 }
 
 beforeAll(async () => {
-  assertOwnedStack();
-  model = await startFakeModel();
-  f = faultEnv('sink', model, ['seed: 1']);
-  await resetPipeline(f.config);
-  ch = clickhouse(f.config);
-  up(f, ['clickhouse-sink']);
+  up(s.f, ['clickhouse-sink']);
   // The sink created the tables when it started.
-  await ch.command({ query: `ALTER TABLE ${f.db}.pairs MODIFY COLUMN relation FixedString(16)` });
-});
-
-afterAll(async () => {
-  if (f) grip(['services', 'down'], f.env, 120_000);
-  await ch?.close();
-  await model?.close();
+  await s.ch.command({ query: `ALTER TABLE ${s.f.db}.pairs MODIFY COLUMN relation FixedString(16)` });
 });
 
 describe('a refused insert inside a shared sink batch', () => {
   it('lands every good row and dead-letters only the refused one, with its stage and reason', async () => {
+    const { f, ch } = s;
     const serde = await connectSerde({ url: f.config.registry.url });
     const combos = Array.from({ length: GOOD + 1 }, (_, i) => combination(i, i === 17 ? 'r'.repeat(40) : '1-hop'));
     const bad = combos[17]!;
