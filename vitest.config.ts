@@ -15,8 +15,11 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          // The end-to-end tests share the integration tests' stack and run after them, one file at a time.
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          // The end-to-end and fault-injection tests (test:faults: SIGKILLs, second instances,
+          // redeliveries, refused rows, replays, each ending with the invariant queries) share the
+          // integration tests' stack and run in this project, one file at a time: they reset the
+          // pipeline's topics, so they must never run beside each other.
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts'],
           globalSetup: ['test/setup/stack.global.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,

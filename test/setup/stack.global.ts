@@ -24,7 +24,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } catch (err) {
     throw new Error(`local stack did not come up: ${describeStackError(err)}`);
   }
-  project.provide('stackStartedHere', started);
+  // Several projects (integration, faults) run this setup in one process: the second finds the
+  // stack the first started, and must still know the tests own it.
+  const ownedByTests = [...new Set([...(process.env.GRIP_TEST_STACK_STARTED ?? '').split(',').filter(Boolean), ...started])];
+  process.env.GRIP_TEST_STACK_STARTED = ownedByTests.join(',');
+  project.provide('stackStartedHere', ownedByTests);
   process.stderr.write(
     `[stack] ready in ${((Date.now() - t0) / 1000).toFixed(1)} s` +
       (started.length ? ` (started here: ${started.join(', ')})` : ' (already running)') + '\n',

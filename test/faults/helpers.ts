@@ -1,0 +1,220 @@
+/**
+ * Helpers of the fault-injection suite (issue 10, item 3): a fake model that can be made
+ * non-reproducible and slow, service instances started by hand (so a test can run two of a stage
+ * with separate state folders and SIGKILL one), the wait for an idle pipeline, and the invariant
+ * queries every scenario ends with. The suite resets the pipeline's topics, groups and database, so
+ * it runs on a stack the tests started (CI) or with GRIP_E2E_RESET=1.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, expect, inject, vi } from 'vitest';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { shortHash } from '../../core/util/hash.ts';
+import { loadConfig, REPO_ROOT, servicePortVar, type GripConfig } from '../../services/runtime/config.ts';
+import { connectSerde, platformaticTransport } from '../../services/runtime/kafka/index.ts';
+import { consumerGroupsOf, SERVICE_NAMES } from '../../services/stages.ts';
+import { answerGripPrompt } from '../fixtures/grip-answers.ts';
+import { startFakeOpenAI, type FakeOpenAI, type ScriptedReply } from '../fixtures/openai-server.ts';
+import { checkInvariants, describeViolations, missingDeadLetters, readDeadLetterRecords } from '../invariants/invariants.ts';
+import { clickhouse, GRIP, grip, pipelineLag, resetPipeline, servicesEnv, waitFor } from '../e2e/pipeline-helpers.ts';
+
+export { grip, rows, scalar, waitFor } from '../e2e/pipeline-helpers.ts';
+
+/** Service ports of the suite start here (GRIP_FAULTS_PORT_BASE moves them, e.g. beside another stack's tests). */
+export const PORT_BASE = Number(process.env.GRIP_FAULTS_PORT_BASE ?? 19600);
+
+/** Seeds shipped with the repository (MATH train sample), so the suite needs nothing outside it. */
+export const SEEDS_SAMPLE = path.join(REPO_ROOT, 'data', 'seeds', 'math-train-sample.jsonl.gz');
+
+/** Refuses to run on a stack the tests did not start, unless GRIP_E2E_RESET=1 (the suite resets it). */
+export function assertOwnedStack(): void {
+  const owned = inject('stackStartedHere').length > 0 || process.env.GRIP_E2E_RESET === '1';
+  if (!owned) throw new Error('the fault suite resets the pipeline topics, groups and database: run it on a stack the tests started, or set GRIP_E2E_RESET=1');
+}
+
+export interface FakeModelOptions {
+  /** Answers vary from call to call (as a batched vLLM's do): a random salt in problems and KC picks. */
+  nonReproducible?: boolean;
+  /** Latency of each chat completion, by prompt (the response_format schema name); default 0. */
+  latencyMs?: (prompt: string) => number;
+  /** The first request of this prompt takes `ms` (a slot stuck on a long generation). */
+  stall?: { prompt: string; ms: number };
+}
+
+export interface FakeModel extends FakeOpenAI {
+  /** When the stalled request arrived (0: not yet). */
+  stalledSince(): number;
+}
+
+const VARIANT_KCS = ['distance formula', 'pythagorean theorem', 'circle equation', 'quadratic formula', 'vieta formulas', 'discriminant', 'completing the square', 'slope of a line', 'law of cosines', 'arithmetic series'];
+
+/** The deterministic GRIP fake model, or its non-reproducible variant, on a local OpenAI-compatible server. */
+export async function startFakeModel(options: FakeModelOptions = {}): Promise<FakeModel> {
+  let stalledAt = 0;
+  const reply = (body: any): ScriptedReply => {
+    const answer = answerGripPrompt(body);
+    if (!options.nonReproducible) return answer;
+    const salt = Math.floor(Math.random() * 1e9);
+    const prompt = body.response_format?.json_schema?.name as string;
+    const parsed = JSON.parse(answer.content!);
+    if (prompt === 'problem_synthesis') parsed.problem = `${parsed.problem} (variant ${salt})`;
+    if (prompt === 'kc_extraction') {
+      const h = parseInt(shortHash(body.messages.at(-1).content, 8), 16);
+      parsed.kcs = [0, 1, 3].map((k) => VARIANT_KCS[(h + salt + k) % VARIANT_KCS.length]);
+    }
+    return { content: JSON.stringify(parsed) };
+  };
+  const latency = (body: any): number => {
+    const prompt = body.response_format?.json_schema?.name ?? '';
+    if (options.stall && prompt === options.stall.prompt && stalledAt === 0) {
+      stalledAt = Date.now();
+      return options.stall.ms;
+    }
+    return options.latencyMs?.(prompt) ?? 0;
+  };
+  const server = await startFakeOpenAI({ reply, latencyMs: latency });
+  return Object.assign(server, { stalledSince: () => stalledAt });
+}
+
+export interface FaultEnv {
+  work: string;
+  env: NodeJS.ProcessEnv;
+  config: GripConfig;
+  db: string;
+}
+
+/** A temp folder, a settings file and the environment of the services `grip services up` starts. */
+export function faultEnv(name: string, model: FakeOpenAI, settings: string[]): FaultEnv {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), `grip-faults-${name}-`));
+  const settingsFile = path.join(work, 'grip.yaml');
+  fs.writeFileSync(settingsFile, [...settings, ''].join('\n'));
+  const env = servicesEnv(path.join(work, 'state'), PORT_BASE, { GRIP_LLM_BASE_URL: model.baseUrl, GRIP_EMBEDDINGS_BASE_URL: model.baseUrl, GRIP_CONFIG: settingsFile });
+  const config = loadConfig(env);
+  return { work, env, config, db: config.clickhouse.database };
+}
+
+/** `n` MATH seeds (from line `from`) as a JSONL file. */
+export function seedsFile(dir: string, n: number, from = 0): string {
+  const file = path.join(dir, `seeds-${from}-${n}.jsonl`);
+  fs.writeFileSync(file, zlib.gunzipSync(fs.readFileSync(SEEDS_SAMPLE)).toString('utf8').split('\n').slice(from, from + n).join('\n') + '\n');
+  return file;
+}
+
+export function up(f: FaultEnv, services: string[]): void {
+  const out = grip(['services', 'up', '--only', services.join(',')], f.env, 300_000);
+  expect(out.status, out.stderr + out.stdout).toBe(0);
+}
+
+/** One more instance of a stage, outside `grip services` (no supervisor): its own state folder and port. */
+export interface Instance {
+  name: string;
+  stateDir: string;
+  child: ChildProcess;
+  exited: Promise<void>;
+  log: () => string;
+}
+
+export function startInstance(f: FaultEnv, stage: string, label: string, port: number, extraEnv: NodeJS.ProcessEnv = {}): Instance {
+  const stateDir = path.join(f.work, `state-${label}`);
+  fs.mkdirSync(stateDir, { recursive: true });
+  const logFile = path.join(f.work, `${label}.log`);
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, [GRIP, 'services', 'run', stage], {
+    env: { ...f.env, GRIP_STATE_DIR: stateDir, [servicePortVar(stage)]: String(port), ...extraEnv },
+    stdio: ['ignore', out, out],
+  });
+  fs.closeSync(out);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { name: stage, stateDir, child, exited, log: () => fs.readFileSync(logFile, 'utf8') };
+}
+
+export async function stopInstance(instance: Instance, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill(signal);
+  await instance.exited;
+}
+
+export async function healthy(port: number): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Every consumer group of `services` (default: all) consumed everything, twice in a row a few
+ * seconds apart, within `timeoutMs`: the proof of "no stall".
+ */
+export async function waitUntilIdle(config: GripConfig, timeoutMs: number, services: readonly string[] = SERVICE_NAMES): Promise<void> {
+  const groups = new Set(services.flatMap((s) => consumerGroupsOf(s).map((g) => g.groupId)));
+  let quietSince = 0;
+  let last: Record<string, number> = {};
+  await waitFor(
+    'every stage to consume its input (lag 0)',
+    async () => {
+      last = Object.fromEntries(Object.entries(await pipelineLag(config)).filter(([group, n]) => groups.has(group) && n > 0));
+      if (Object.keys(last).length > 0) quietSince = 0;
+      else quietSince ||= Date.now();
+      return quietSince > 0 && Date.now() - quietSince > 4000;
+    },
+    timeoutMs,
+    1000,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; lag: ${JSON.stringify(last)}`);
+  });
+}
+
+/** Records in a topic now (sum of its partitions' end offsets; nothing is deleted in these tests). */
+export async function topicRecords(config: GripConfig, topic: string): Promise<number> {
+  const admin = platformaticTransport(config.kafka).admin();
+  try {
+    return (await admin.endOffsets([topic])).reduce((sum, p) => sum + Number(p.offset), 0);
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Every invariant of test/invariants/invariants.sql holds, and every DLQ record is in dead_letters. */
+export async function expectInvariants(ch: ClickHouseClient, f: FaultEnv): Promise<void> {
+  const violations = await checkInvariants(ch, f.db);
+  const serde = await connectSerde({ url: f.config.registry.url });
+  violations.push(...(await missingDeadLetters(ch, f.db, await readDeadLetterRecords(platformaticTransport(f.config.kafka), serde))));
+  expect(violations, describeViolations(violations)).toEqual([]);
+}
+
+/** What a scenario works with, set by `faultScenario`'s beforeAll. */
+export interface Scenario {
+  model: FakeModel;
+  f: FaultEnv;
+  ch: ClickHouseClient;
+  /** Instances the test started by hand: stopped after it. */
+  instances: Instance[];
+}
+
+/**
+ * Registers a scenario's set-up (the owned-stack check, the fake model, its environment and
+ * settings, a reset pipeline, a ClickHouse client) and its clean-up (hand-started instances,
+ * `grip services down`, the model). Call it at the top of a test file.
+ */
+export function faultScenario(name: string, settings: string[], modelOptions: FakeModelOptions = {}): Scenario {
+  // A scenario waits on whole pipelines (services up, kills, restarts, drains): minutes, not seconds.
+  vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
+  const s = { instances: [] as Instance[] } as Scenario;
+  beforeAll(async () => {
+    assertOwnedStack();
+    s.model = await startFakeModel(modelOptions);
+    s.f = faultEnv(name, s.model, settings);
+    await resetPipeline(s.f.config);
+    s.ch = clickhouse(s.f.config);
+  });
+  afterAll(async () => {
+    for (const i of s.instances) await stopInstance(i);
+    if (s.f) grip(['services', 'down'], s.f.env, 120_000);
+    await s.ch?.close();
+    await s.model?.close();
+  });
+  return s;
+}
