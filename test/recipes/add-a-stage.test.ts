@@ -94,7 +94,7 @@ describe('recipe: add a stage between problem-synth and the judge', () => {
     const settings = resolveRunSettings(parseRunFile({ combinations: 6, concurrency: 2 }), {}, config, steps);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'grip-recipe-'));
     const report = await runPipeline({
-      seedsFile: path.join(REPO_ROOT, '..', 'shared', 'data', 'math', 'train.jsonl'),
+      seedsFile: path.join(REPO_ROOT, 'data', 'seeds', 'math-train-sample.jsonl.gz'),
       outDir: out,
       limit: 6,
       fields: { problem: 'problem', solution: 'solution' },
