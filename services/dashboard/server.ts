@@ -104,7 +104,8 @@ export async function startDashboard(config: GripConfig, opts: DashboardOptions 
 
   // What the page may show of ClickHouse: never its credentials (a password, or a URL holding one).
   const shownUrl = redactUrl(config.clickhouse.url);
-  const redact = (text: string) => redactSecrets(text, [config.clickhouse.password, config.clickhouse.url]);
+  // The URL is shown (the banner names it), only without the credentials it may hold.
+  const redact = (text: string) => redactSecrets(text.split(config.clickhouse.url).join(shownUrl), [config.clickhouse.password]);
 
   const server = http.createServer((req, res) => {
     const route = (req.url ?? '/').split('?')[0];
