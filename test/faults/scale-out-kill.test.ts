@@ -86,7 +86,10 @@ describe('two instances of concept-extractor and of problem-synth, one of each S
     for (const c of produced) byCombo.set(c.combo_id, [...(byCombo.get(c.combo_id) ?? []), c]);
     const remade = [...byCombo.values()].filter((cs) => new Set(cs.map((c) => c.problem)).size > 1);
     console.info(`scale-out: ${produced.length} candidate records for ${byCombo.size} combinations, ${remade.length} made again with other answers`);
-    expect(remade.length, 'the SIGKILL hit no produced, uncommitted candidate: nothing was made twice').toBeGreaterThan(0);
+    // The kill must have made work be done again (otherwise this run proves nothing). Usually B
+    // remakes some of A's produced but uncommitted candidates with other answers (`remade`); when the
+    // timing only makes an instance redo its own (identical) work, the ids are still checked below.
+    expect(produced.length, 'the SIGKILL hit no produced, uncommitted candidate: nothing was made twice').toBeGreaterThan(byCombo.size);
     for (const cs of byCombo.values()) expect(new Set(cs.map((c) => c.candidate_id)).size, cs[0]!.combo_id).toBe(1);
 
     // Every combination: exactly one candidate, or a dead letter.
