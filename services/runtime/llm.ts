@@ -156,6 +156,9 @@ interface EndpointState {
   cooldownUntil: number;
 }
 
+/** llama.cpp's error for a grammar-constrained answer cut off before it could be completed. */
+const CUT_OFF_ANSWER = /does not match the expected [\w-]+ format|failed to parse (?:the )?(?:grammar|output)/i;
+
 /** The slowest generation a request is given time for (the local CPU model makes ~8 tokens/s). */
 const MIN_TOKENS_PER_SECOND = 4;
 
@@ -267,6 +270,13 @@ export class LlmClient {
       requests += answer.requests;
       promptTokens += answer.promptTokens;
       completionTokens += answer.completionTokens;
+      if (answer.cutOff) {
+        // The server refused an answer its grammar could not close (cut at the token cap): asking the
+        // same again gives the same answer at temperature 0, so ask for a shorter one.
+        lastProblem = `cut off at the length limit (${answer.cutOff})`;
+        conversation.push({ role: 'user', content: `Your answer was cut off at the length limit. Answer again much more briefly, with JSON only, matching the schema.` });
+        continue;
+      }
       try {
         const value = prompt.parse(JSON.parse(answer.content));
         await this.cache.set(id, { content: answer.content, model: endpoint.model, promptTokens, completionTokens });
@@ -328,7 +338,7 @@ export class LlmClient {
     endpoint: LlmEndpoint,
     prompt: JsonPrompt<unknown, unknown>,
     messages: ChatMessage[],
-  ): Promise<{ content: string; requests: number; promptTokens: number; completionTokens: number }> {
+  ): Promise<{ content: string; requests: number; promptTokens: number; completionTokens: number; cutOff?: string }> {
     const state = this.state(endpoint);
     const usage = this.stageUsage(stage);
     let lastError = '';
@@ -371,6 +381,12 @@ export class LlmClient {
         llmRequestSeconds.observe({ stage, outcome: 'error' }, (performance.now() - started) / 1000);
         const status = error instanceof OpenAI.APIError ? error.status : undefined;
         lastError = describe(error);
+        // llama.cpp answers 500 when constrained output is cut at max_tokens before the JSON closes:
+        // a bad answer (the same again on a retry), not a server in trouble.
+        if (status === 500 && CUT_OFF_ANSWER.test(lastError)) {
+          outcome = 'ok';
+          return { content: '', requests: attempt + 1, promptTokens: 0, completionTokens: 0, cutOff: lastError };
+        }
         const retriable = status === undefined ? isTransportError(error) : RETRIABLE_STATUS.has(status);
         outcome = limiterOutcome(error, status);
         if (outcome !== 'error') llmThrottles.inc({ endpoint: state.label, kind: status === undefined ? 'timeout' : String(status) });

@@ -57,6 +57,22 @@ describe('LlmClient', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  it('an answer the server could not close within the token cap (llama.cpp 500) is asked again shorter, not retried as an outage', async () => {
+    const cutOff = { status: 500, error: 'The model produced output that does not match the expected peg-native format' };
+    server = await startFakeOpenAI({ reply: (_b, i) => (i === 0 ? cutOff : { content: '{"concepts":["short"]}' }) });
+    const result = await client().json('extract', prompt, { text: 'long' });
+    expect(result.value.concepts).toEqual(['short']);
+    expect(server.requests).toHaveLength(2);
+    expect(server.requests[1].body.messages.at(-1).content).toMatch(/cut off at the length limit/);
+    // Always cut off: a bounded number of asks, then a non-retriable invalid answer (DLQ), never an endless retry.
+    server.close();
+    server = await startFakeOpenAI({ reply: () => cutOff });
+    const failed = await client().json('extract', prompt, { text: 'longer' }).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(LlmError);
+    expect(failed).toMatchObject({ kind: 'invalid_answer', retriable: false });
+    expect(server.requests).toHaveLength(3);
+  });
+
   it('re-asks after an invalid answer, telling the model what was wrong, then gives up with invalid_answer', async () => {
     server = await startFakeOpenAI({ reply: (_b, i) => ({ content: i === 0 ? 'not json' : '{"concepts":["x"]}' }) });
     const ok = await client().json('extract', prompt, { text: 'a' });
