@@ -26,8 +26,3 @@ export function llmStageFlow(
     ready: () => llm.waiting() < WAITING_TARGET,
   };
 }
-
-/** Items a `grip run` step keeps in flight: enough to feed the limiters, whatever they settle on. */
-export function runInFlight(concurrency: ConcurrencySetting): number {
-  return concurrency === 'auto' ? 256 : 2 * concurrency;
-}
