@@ -102,7 +102,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
   const manifest = prepareOutDir(opts.outDir, opts.seedsFile);
   const now = () => manifest.started_at;
   const cache = new FileLlmCache(path.join(opts.outDir, STATE_DIR, 'llm-cache.jsonl'));
-  const llm = new LlmClient({ endpoints: settings.endpoints, cache, concurrency: settings.concurrency });
+  const llm = new LlmClient({ endpoints: settings.endpoints, cache, concurrency: settings.concurrency, patienceMs: RUN_LLM_PATIENCE_MS });
   const embeddings = new EmbeddingsClient({ endpoint: settings.embeddingsEndpoint });
   const dlq: DlqRecord[] = [];
 
@@ -173,9 +173,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     return report;
   } catch (error) {
     const cause = error instanceof LlmError ? error : (error as { cause?: unknown })?.cause;
-    if (cause instanceof LlmError && cause.retriable) {
+    if (cause instanceof LlmError && (cause.retriable || cause.kind === 'configuration')) {
       throw new RunError(
-        `model endpoint unreachable for stage ${cause.stage}: ${cause.message}\n` +
+        `${cause.kind === 'configuration' ? 'model endpoint refuses the configuration' : 'model endpoint unreachable'} for stage ${cause.stage}: ${cause.message}\n` +
           `Answers received so far are kept in ${path.join(opts.outDir, STATE_DIR)}; run the same command again to resume.`,
       );
     }
@@ -188,13 +188,19 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
 /** The stage's own logs go nowhere in `grip run`: the progress bars and warnings are its output. */
 const devNull = { write: () => true } as unknown as NodeJS.WritableStream;
 
-/** How many retries of a message `grip run` allows before it stops and says to resume. */
+/**
+ * How long `grip run` waits out a model server that is down: each call retries for
+ * RUN_LLM_PATIENCE_MS, each message is tried 1 + RUN_RETRIES times (about 30 s in all), then the
+ * run stops and says to resume (the answers so far are kept). A service waits for ever instead.
+ */
 const RUN_RETRIES = 2;
+const RUN_LLM_PATIENCE_MS = 10_000;
 
 /** Runs one stage until it has handled everything in its input topic, then stops it. */
 async function runToEnd(stage: StageDeclaration, ctx: StageSetupContext, transport: InProcessTransport, progress: Progress): Promise<void> {
   progress.stage(stage.name, transport.records(stage.input).length);
-  const started = await startStage(stage, ctx, { maxRetries: RUN_RETRIES });
+  // A person waits for `grip run`: a refused configuration stops it at once, with the reason.
+  const started = await startStage(stage, ctx, { maxRetries: RUN_RETRIES, onConfigurationError: 'fail' });
   const crashed = started.done.then(
     () => new Error(`stage ${stage.name} stopped before it handled its input`),
     (error: unknown) => error,

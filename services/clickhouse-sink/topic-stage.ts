@@ -10,9 +10,6 @@ import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
 import { rowFor, type SinkTopic } from './rows.ts';
 import type { ClickHouseWriter } from './writer.ts';
 
-/** Insert failures (ClickHouse unreachable) are retried by the stage for this long (about), then the service crashes and is restarted. */
-const SINK_MAX_RETRIES = 1000;
-
 export const SINK_WRITER_OPTIONS = { maxBatchRows: 1000, maxBatchWaitMs: 500 };
 
 export const SINK_STAGE_OPTIONS = {
@@ -22,7 +19,8 @@ export const SINK_STAGE_OPTIONS = {
   // fetches overlap inserts: while one insert per table is in flight, the next polls are decoded
   // and buffered (4 batches left the writer waiting on Kafka between inserts)
   maxInFlightBatches: 16,
-  maxRetries: SINK_MAX_RETRIES,
+  // ClickHouse unreachable: waited out for as long as it takes (health: waiting on clickhouse).
+  patienceMs: Number.POSITIVE_INFINITY,
   backoff: { ...DEFAULT_BACKOFF, maxMs: 5000 },
 };
 

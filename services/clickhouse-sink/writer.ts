@@ -29,7 +29,8 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { GripConfig } from '../runtime/config.ts';
 import { jsonLogger, type Logger } from '../runtime/log.ts';
-import { backoffDelay, sleep, type BackoffOptions } from '../runtime/retry.ts';
+import { backoffDelay, sleep, withRetry, type BackoffOptions } from '../runtime/retry.ts';
+import { processDependencies } from '../runtime/dependencies.ts';
 
 const rowsWritten = new Counter({
   name: 'grip_sink_rows_written_total',
@@ -376,6 +377,7 @@ export class ClickHouseWriter {
         await this.insertWithRetry(table, items.map((p) => p.row));
         if (this.stopped.delete(table)) {
           tableStopped.set({ table }, 0);
+          if (this.stopped.size === 0) processDependencies.succeeded('clickhouse');
           this.log('info', 'clickhouse-sink: inserts work again; table resumed', { table });
         }
         for (const p of items) p.waiter.rowStored();
@@ -407,33 +409,43 @@ export class ClickHouseWriter {
       }
       this.stopped.set(table, reason);
       tableStopped.set({ table }, 1);
+      processDependencies.failed('clickhouse', 'configuration', `inserts into ${table}: ${reason}`);
       await sleep(backoffDelay(stoppedAttempt, this.stoppedBackoff, this.random), this.closing.signal).catch(() => undefined);
       if (this.closing.signal.aborted) throw new Error(`clickhouse-sink: stopping while inserts into ${table} are stopped by a configuration error (${items.length} rows not stored, not committed): ${reason}`);
     }
   }
 
+  /** One insert, its passing failures retried (retry.ts); a refusal is thrown as InsertRefused for insertBatch. */
   private async insertWithRetry(table: string, rows: Row[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const started = performance.now();
-      try {
-        await this.client.insert({ table, values: rows, format: 'JSONEachRow' });
+    await withRetry(
+      {
+        site: 'clickhouse',
+        dependency: 'clickhouse',
+        classify: (error) => (isRetriableInsertError(error) ? 'transient' : undefined),
+        maxAttempts: this.maxAttempts,
+        patienceMs: Number.POSITIVE_INFINITY,
+        backoff: this.backoff,
+        random: this.random,
+        onRetry: () => insertFailures.inc({ table, kind: 'retriable' }),
+        wrap: (error, _kind, attempts) => {
+          insertFailures.inc({ table, kind: 'fatal' });
+          return new SinkWriteError(table, rows.length, attempts, error);
+        },
+      },
+      async () => {
+        const started = performance.now();
+        try {
+          await this.client.insert({ table, values: rows, format: 'JSONEachRow' });
+        } catch (error) {
+          const retriable = isRetriableInsertError(error);
+          insertSeconds.observe({ table, outcome: retriable ? 'retriable' : 'refused' }, (performance.now() - started) / 1000);
+          // Bad data or configuration: insertBatch decides (split, or stop).
+          throw retriable ? error : new InsertRefused(error);
+        }
         insertSeconds.observe({ table, outcome: 'ok' }, (performance.now() - started) / 1000);
         rowsWritten.inc({ table }, rows.length);
-        return;
-      } catch (error) {
-        const retriable = isRetriableInsertError(error);
-        if (!retriable) {
-          // Bad data or configuration: insertBatch decides (split, or stop).
-          insertSeconds.observe({ table, outcome: 'refused' }, (performance.now() - started) / 1000);
-          throw new InsertRefused(error);
-        }
-        const kind = attempt < this.maxAttempts ? 'retriable' : 'fatal';
-        insertSeconds.observe({ table, outcome: kind }, (performance.now() - started) / 1000);
-        insertFailures.inc({ table, kind });
-        if (kind === 'fatal') throw new SinkWriteError(table, rows.length, attempt, error);
-        await sleep(backoffDelay(attempt - 1, this.backoff, this.random));
-      }
-    }
+      },
+    );
   }
 }
 

@@ -1,11 +1,14 @@
 /**
- * Embeddings over the OpenAI-compatible /v1/embeddings API, batched, with retries, a concurrency
- * cap and a cache by (model, text), so that a KC name seen again costs no request.
+ * Embeddings over the OpenAI-compatible /v1/embeddings API, batched, with retries (retry.ts: an
+ * outage is waited out for `patienceMs`, then a retriable error makes the stage retry the message
+ * later; 401/403/404 is a configuration error: the stage pauses; other 4xx: the message's fault), a
+ * concurrency cap and a cache by (model, text), so that a KC name seen again costs no request.
  */
 import OpenAI from 'openai';
 import { Counter, Histogram } from 'prom-client';
 import type { LlmEndpoint } from './config.ts';
-import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './retry.ts';
+import { ClassifiedError } from './errors.ts';
+import { DEFAULT_BACKOFF, httpFailureKind, withRetry, type BackoffOptions } from './retry.ts';
 import { Semaphore } from './semaphore.ts';
 
 const embeddingSeconds = new Histogram({
@@ -25,7 +28,10 @@ export interface EmbeddingsOptions {
   batchSize?: number;
   concurrency?: number;
   timeoutMs?: number;
+  /** Cap on retries of one request (default: none but `patienceMs`). */
   maxRetries?: number;
+  /** How long one request waits out a server that is down, ms (default 30 s). */
+  patienceMs?: number;
   backoff?: BackoffOptions;
   /** Max cached vectors; the oldest go first past it. */
   cacheEntries?: number;
@@ -43,7 +49,8 @@ export class EmbeddingsClient {
       batchSize: options.batchSize ?? 64,
       concurrency: options.concurrency ?? 2,
       timeoutMs: options.timeoutMs ?? 60_000,
-      maxRetries: options.maxRetries ?? 5,
+      maxRetries: options.maxRetries ?? Number.POSITIVE_INFINITY,
+      patienceMs: options.patienceMs ?? 30_000,
       backoff: options.backoff ?? DEFAULT_BACKOFF,
       cacheEntries: options.cacheEntries ?? 200_000,
     };
@@ -72,30 +79,48 @@ export class EmbeddingsClient {
   }
 
   private async request(batch: string[]): Promise<void> {
-    let lastError = '';
-    for (let attempt = 0; attempt <= this.opts.maxRetries; attempt++) {
-      const started = performance.now();
-      try {
-        this.requests++;
-        const response = await this.client.embeddings.create({ model: this.options.endpoint.model, input: batch, encoding_format: 'float' });
-        embeddingSeconds.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
-        if (response.data.length !== batch.length) {
-          throw new Error(`embeddings: asked for ${batch.length} vectors, got ${response.data.length}`);
+    const dependency = `embeddings ${this.options.endpoint.baseUrl}`;
+    await withRetry(
+      {
+        site: 'embeddings',
+        dependency,
+        classify: (error) => {
+          if (error instanceof ClassifiedError) return error.kind;
+          if (error instanceof OpenAI.APIError && error.status !== undefined) return httpFailureKind(error.status);
+          if (error instanceof OpenAI.APIConnectionError) return 'transient'; // includes timeouts
+          return undefined;
+        },
+        patienceMs: this.opts.patienceMs,
+        maxAttempts: this.opts.maxRetries + 1,
+        backoff: this.opts.backoff,
+        wrap: (error, kind, tries) => {
+          const message = error instanceof Error ? error.message : String(error);
+          const what =
+            kind === 'configuration'
+              ? `${this.options.endpoint.baseUrl} refuses this configuration (model ${this.options.endpoint.model}; check the URL, model name and API key): ${message}`
+              : kind === 'bad_input'
+                ? `request rejected by ${this.options.endpoint.baseUrl}: ${message}`
+                : `${this.options.endpoint.baseUrl} failed ${tries} time${tries === 1 ? '' : 's'}: ${message}`;
+          return new ClassifiedError(`embeddings: ${what}`, kind, `embeddings_${kind}`, { cause: error, dependency });
+        },
+      },
+      async () => {
+        const started = performance.now();
+        try {
+          this.requests++;
+          const response = await this.client.embeddings.create({ model: this.options.endpoint.model, input: batch, encoding_format: 'float' });
+          embeddingSeconds.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
+          if (response.data.length !== batch.length) {
+            throw new ClassifiedError(`embeddings: asked for ${batch.length} vectors, got ${response.data.length}`, 'transient', 'embeddings_transient', { dependency });
+          }
+          for (const item of response.data) this.remember(batch[item.index], normalize(item.embedding as number[]));
+          embeddedTexts.inc({ source: 'server' }, batch.length);
+        } catch (error) {
+          embeddingSeconds.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
+          throw error;
         }
-        for (const item of response.data) this.remember(batch[item.index], normalize(item.embedding as number[]));
-        embeddedTexts.inc({ source: 'server' }, batch.length);
-        return;
-      } catch (error) {
-        embeddingSeconds.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
-        const status = error instanceof OpenAI.APIError ? error.status : undefined;
-        lastError = error instanceof Error ? error.message : String(error);
-        if (status !== undefined && status < 500 && status !== 429 && status !== 408) {
-          throw new Error(`embeddings request rejected by ${this.options.endpoint.baseUrl}: ${lastError}`);
-        }
-        if (attempt < this.opts.maxRetries) await sleep(backoffDelay(attempt, this.opts.backoff));
-      }
-    }
-    throw new Error(`embeddings: ${this.options.endpoint.baseUrl} failed ${this.opts.maxRetries + 1} times: ${lastError}`);
+      },
+    );
   }
 
   private remember(text: string, vector: Float32Array): void {

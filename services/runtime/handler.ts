@@ -12,14 +12,14 @@ export { dlq, drop, ok, type HandlerResult } from './result.ts';
 
 /**
  * Runs a handler body and turns a model that keeps answering badly, or a request the server
- * refuses, into a DLQ record. A server that is down (retriable) is re-thrown: the runner retries
- * the message later instead of dead-lettering good input.
+ * refuses as bad, into a DLQ record. A server that is down, or that refuses our configuration, is
+ * re-thrown: the runner retries the message later (or pauses) instead of dead-lettering good input.
  */
 export async function dlqOnModelFailure<T>(body: () => Promise<HandlerResult<T>>): Promise<HandlerResult<T>> {
   try {
     return await body();
   } catch (error) {
-    if (error instanceof LlmError && !error.retriable) return dlq(`llm_${error.kind}`, error.message);
+    if (error instanceof LlmError && error.kind === 'bad_input') return dlq(error.reason, error.message);
     throw error;
   }
 }

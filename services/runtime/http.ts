@@ -1,10 +1,16 @@
 /**
- * The /metrics (Prometheus text format, prom-client's default registry) and /healthz server every
- * service runs. Binds 127.0.0.1 unless told otherwise: exposing it is a deployment decision.
+ * The /metrics (Prometheus text format, prom-client's default registry), /healthz and /livez server
+ * every service runs. Binds 127.0.0.1 unless told otherwise: exposing it is a deployment decision.
+ *
+ * Alive vs ready: /livez is 200 while the service runs (restart it only when this fails); /healthz
+ * is 200 only when it does its work (`ok`, or `standby`), else 503 with why: `waiting` on a
+ * dependency that is down (which, since when), `degraded` when a dependency refuses its
+ * configuration (the reason), `unhealthy` when it crashed or stops.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { register, type Registry } from 'prom-client';
+import type { DependencyBoard } from './dependencies.ts';
 
 export interface OpsServerOptions {
   /** 0 picks a free port (tests). */
@@ -17,11 +23,15 @@ export interface OpsServerOptions {
   routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
-/** A health answer with a reason: `degraded` is alive but not doing its work (e.g. a sink whose inserts are stopped). */
+/** A health answer with a reason: `degraded` and `waiting` are alive but not doing their work. */
 export interface HealthReport {
   /** standby: alive and ready to take over (a second instance of a one-instance stage). */
-  status: 'ok' | 'standby' | 'degraded' | 'unhealthy';
+  status: 'ok' | 'standby' | 'waiting' | 'degraded' | 'unhealthy';
   reason?: string;
+  /** What it waits on or what refuses it (`kafka`, `clickhouse`, `llm <url> <model>`...). */
+  dependency?: string;
+  /** Since when (ISO 8601). */
+  since?: string;
 }
 
 /** A service's health: unhealthy when it crashed or is stopping, degraded when it names a problem. */
@@ -29,6 +39,21 @@ export function healthReport(healthy: boolean, problem: string | null): HealthRe
   if (!healthy) return { status: 'unhealthy' };
   return problem ? { status: 'degraded', reason: problem } : { status: 'ok' };
 }
+
+/**
+ * A running service's report with what the process's dependency board says: a refused
+ * configuration makes it `degraded`, a dependency down `waiting` (the oldest problem first).
+ */
+export function withDependencies(report: HealthReport, board: DependencyBoard): HealthReport {
+  if (report.status !== 'ok') return report;
+  const problems = board.list();
+  const refused = problems.find((p) => p.kind === 'configuration');
+  const shown = refused ?? problems[0];
+  if (!shown) return report;
+  return { status: refused ? 'degraded' : 'waiting', dependency: shown.dependency, reason: shown.reason, since: new Date(shown.since).toISOString() };
+}
+
+const alive = (report: HealthReport) => report.status !== 'unhealthy';
 
 export interface OpsServer {
   port: number;
@@ -55,19 +80,20 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
         .catch((error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${error.message}\n`));
       return;
     }
-    if (path === '/healthz') {
+    if (path === '/healthz' || path === '/livez') {
       Promise.resolve()
         .then(() => (options.health ? options.health() : true))
         .then(
           (answer) => {
             const report: HealthReport = typeof answer === 'boolean' ? { status: answer ? 'ok' : 'unhealthy' } : answer;
-            res.writeHead(report.status === 'ok' || report.status === 'standby' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
+            const up = path === '/livez' ? alive(report) : report.status === 'ok' || report.status === 'standby';
+            res.writeHead(up ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
           },
           (error: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'unhealthy', error: error.message })),
         );
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /livez\n');
   });
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

@@ -4,8 +4,9 @@
  * one-partition control topic, `grip.leader.<stage>`; the member that holds its partition is the
  * active one, the others wait as standbys (their /healthz says `standby`). When the active one dies,
  * the broker moves the partition after the session timeout and a standby takes over; an instance
- * that loses the partition while alive (a long pause, a network split) stops at once: its
- * supervisor starts it again, as a standby.
+ * that loses the partition while alive (a long pause, a network split, a broker restart) stops its
+ * stage at once and waits again, as a standby (service.ts). The lease's consumer is made again
+ * when its connection to the broker fails, so a broker restart costs a takeover, not the process.
  *
  * Nothing is ever written to the control topic: group membership is the lease, and the broker's
  * group coordinator is the one authority, so two instances are never both told they hold it. (An
@@ -39,7 +40,8 @@ export async function leaseFor(transport: KafkaTransport, stage: string, log: Lo
   } finally {
     await admin.close().catch(() => undefined);
   }
-  const consumer = await transport.consumer({ groupId: topic, topics: [topic], sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000, maxRecords: 1 });
+  const join = () => transport.consumer({ groupId: topic, topics: [topic], sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000, maxRecords: 1 });
+  let consumer = await join();
   const checkMs = opts.checkMs ?? 500;
   // A rebalance (an instance joining or leaving) empties every member's assignment for a moment:
   // the holder gives the lease up only after missing it for `graceMs`, and a new holder becomes
@@ -82,7 +84,27 @@ export async function leaseFor(transport: KafkaTransport, stage: string, log: Lo
   // membership) going, as it does for every consumer.
   const polling = new AbortController();
   const drain = (async () => {
-    while (!polling.signal.aborted) await consumer.nextBatches(polling.signal).catch(() => new Promise((r) => setTimeout(r, checkMs)));
+    let failures = 0;
+    while (!polling.signal.aborted) {
+      try {
+        await consumer.nextBatches(polling.signal);
+        failures = 0;
+      } catch (error) {
+        // The connection failed (a broker restart): a new member once the broker answers again.
+        log('warn', 'lease consumer lost the broker; joining again', { lease: topic, error: error instanceof Error ? error.message : String(error) });
+        await consumer.close().catch(() => undefined);
+        for (;;) {
+          await new Promise((r) => setTimeout(r, Math.min(5000, checkMs * 2 ** Math.min(failures++, 4))));
+          if (polling.signal.aborted) return;
+          try {
+            consumer = await join();
+            break;
+          } catch {
+            // still unreachable
+          }
+        }
+      }
+    }
   })();
   return {
     acquired,

@@ -14,8 +14,8 @@ import OpenAI from 'openai';
 import { Counter, Histogram } from 'prom-client';
 import { deterministicId } from '../../core/util/hash.ts';
 import type { LlmEndpoint } from './config.ts';
-import { ClassifiedError } from './errors.ts';
-import { backoffDelay, sleep, type BackoffOptions, DEFAULT_BACKOFF } from './retry.ts';
+import { ClassifiedError, type FailureKind } from './errors.ts';
+import { DEFAULT_BACKOFF, httpFailureKind, sleep, withRetry, type BackoffOptions } from './retry.ts';
 import type { AdaptiveLimiter, Outcome } from './limiter.ts';
 import { ceilingOf, endpointLabel, llmThrottles, processLimiters, type ConcurrencySetting, type LimiterRegistry } from './limiters.ts';
 
@@ -27,7 +27,7 @@ const llmRequestSeconds = new Histogram({
 });
 const llmCalls = new Counter({
   name: 'grip_llm_calls_total',
-  help: 'LLM calls by stage and outcome (ok, cached, invalid_answer, unavailable, bad_request)',
+  help: 'LLM calls by stage and outcome (ok, cached, invalid_answer, unavailable, bad_request, configuration)',
   labelNames: ['stage', 'outcome'] as const,
 });
 const llmTokens = new Counter({
@@ -78,22 +78,31 @@ export class MemoryLlmCache implements LlmCache {
   }
 }
 
-export type LlmErrorKind = 'invalid_answer' | 'unavailable' | 'bad_request';
+export type LlmFailure = 'invalid_answer' | 'unavailable' | 'overloaded' | 'bad_request' | 'configuration';
+
+const FAILURE_KIND: Record<LlmFailure, FailureKind> = {
+  invalid_answer: 'bad_input',
+  bad_request: 'bad_input',
+  unavailable: 'transient',
+  overloaded: 'overload',
+  configuration: 'configuration',
+};
 
 /**
- * A call that could not produce a valid answer. `retriable` tells the caller whether trying the
- * whole message again later can help (server down) or not (the model keeps answering badly,
- * the request itself is wrong): the former is retried, the latter goes to a DLQ.
+ * A call that could not produce a valid answer. Its kind (errors.ts) tells the caller what trying
+ * again can do: the server down or full (retried later), the endpoint refusing our settings (401,
+ * 403, 404: the stage pauses until it is fixed), or the message's fault (the model keeps answering
+ * badly, the request itself is wrong: to the DLQ as `llm_<failure>`).
  */
 export class LlmError extends ClassifiedError {
   constructor(
-    readonly kind: LlmErrorKind,
+    readonly failure: LlmFailure,
     readonly stage: string,
     message: string,
-    retriable: boolean,
     readonly attempts: number,
+    options?: { cause?: unknown; dependency?: string },
   ) {
-    super(`${stage}: ${message}`, retriable, `llm_${kind}`);
+    super(`${stage}: ${message}`, FAILURE_KIND[failure], `llm_${failure}`, options);
     this.name = 'LlmError';
   }
 }
@@ -136,8 +145,13 @@ export interface LlmClientOptions {
    * cap at MIN_TOKENS_PER_SECOND (a CPU model's long answer is not a hung server).
    */
   timeoutMs?: number;
-  /** Retries of a failed request (connection error, timeout, 408/409/429/5xx). */
+  /** Cap on retries of a failed request (connection error, timeout, 408/409/429/5xx); default: none but `patienceMs`. */
   maxRetries?: number;
+  /**
+   * How long one call waits out an endpoint that is down or overloaded (retry.ts), ms; then it
+   * throws a retriable LlmError and the stage retries the message later. Default 30 s.
+   */
+  patienceMs?: number;
   /** Extra requests after an answer that is not valid JSON or fails the prompt's parser. */
   maxReasks?: number;
   backoff?: BackoffOptions;
@@ -162,8 +176,6 @@ const CUT_OFF_ANSWER = /does not match the expected [\w-]+ format|failed to pars
 /** The slowest generation a request is given time for (the local CPU model makes ~8 tokens/s). */
 const MIN_TOKENS_PER_SECOND = 4;
 
-const RETRIABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
-
 export class LlmClient {
   private readonly endpointStates = new Map<string, EndpointState>();
   private readonly usage = new Map<string, StageUsage>();
@@ -179,7 +191,8 @@ export class LlmClient {
       limiters: options.limiters ?? processLimiters,
       timeoutMs: options.timeoutMs ?? 120_000,
       scaleTimeout: options.timeoutMs === undefined,
-      maxRetries: options.maxRetries ?? 5,
+      maxRetries: options.maxRetries ?? Number.POSITIVE_INFINITY,
+      patienceMs: options.patienceMs ?? 30_000,
       maxReasks: options.maxReasks ?? 2,
       backoff: options.backoff ?? DEFAULT_BACKOFF,
       cooldownMs: options.cooldownMs ?? 2_000,
@@ -293,7 +306,7 @@ export class LlmClient {
     }
     usage.failures++;
     llmCalls.inc({ stage, outcome: 'invalid_answer' });
-    throw new LlmError('invalid_answer', stage, `no valid answer after ${this.opts.maxReasks + 1} tries: ${lastProblem}`, false, requests);
+    throw new LlmError('invalid_answer', stage, `no valid answer after ${this.opts.maxReasks + 1} tries: ${lastProblem}`, requests);
   }
 
   private endpoint(stage: string): LlmEndpoint {
@@ -332,7 +345,7 @@ export class LlmClient {
     return s;
   }
 
-  /** One answer from the server, retrying transport failures; never judges the content. */
+  /** One answer from the server, retrying transport failures (retry.ts); never judges the content. */
   private async request(
     stage: string,
     endpoint: LlmEndpoint,
@@ -341,15 +354,20 @@ export class LlmClient {
   ): Promise<{ content: string; requests: number; promptTokens: number; completionTokens: number; cutOff?: string }> {
     const state = this.state(endpoint);
     const usage = this.stageUsage(stage);
-    let lastError = '';
-    for (let attempt = 0; attempt <= this.opts.maxRetries; attempt++) {
+    const dependency = `llm ${state.label}`;
+    const maxTokens = prompt.maxTokens ?? this.opts.maxTokens;
+    // A long answer from a slow (CPU) model is not a hung server: allow its token cap at
+    // MIN_TOKENS_PER_SECOND before timing out (a timeout throws the partial answer away).
+    const timeout = this.opts.scaleTimeout ? Math.max(this.opts.timeoutMs, (maxTokens / MIN_TOKENS_PER_SECOND) * 1000) : this.opts.timeoutMs;
+    let attempts = 0;
+    const once = async () => {
+      attempts++;
       const wait = state.cooldownUntil - Date.now();
       if (wait > 0) await sleep(wait);
       const permit = await state.limiter.acquire();
       const started = performance.now();
       let outcome: Outcome = 'error';
       try {
-        const maxTokens = prompt.maxTokens ?? this.opts.maxTokens;
         const completion = await state.client.chat.completions.create(
           {
             model: endpoint.model,
@@ -361,9 +379,7 @@ export class LlmClient {
               json_schema: { name: prompt.name.replace(/[^A-Za-z0-9_-]/g, '_'), schema: prompt.schema, strict: true },
             },
           },
-          // A long answer from a slow (CPU) model is not a hung server: allow its token cap at
-          // MIN_TOKENS_PER_SECOND before timing out (a timeout throws the partial answer away).
-          { timeout: this.opts.scaleTimeout ? Math.max(this.opts.timeoutMs, (maxTokens / MIN_TOKENS_PER_SECOND) * 1000) : this.opts.timeoutMs },
+          { timeout },
         );
         outcome = 'ok';
         usage.requests++;
@@ -375,41 +391,60 @@ export class LlmClient {
         llmTokens.inc({ stage, kind: 'completion' }, completionTokens);
         llmRequestSeconds.observe({ stage, outcome: 'ok' }, (performance.now() - started) / 1000);
         const content = completion.choices[0]?.message?.content ?? '';
-        return { content, requests: attempt + 1, promptTokens, completionTokens };
+        return { content, requests: attempts, promptTokens, completionTokens };
       } catch (error) {
         usage.requests++;
         llmRequestSeconds.observe({ stage, outcome: 'error' }, (performance.now() - started) / 1000);
         const status = error instanceof OpenAI.APIError ? error.status : undefined;
-        lastError = describe(error);
         // llama.cpp answers 500 when constrained output is cut at max_tokens before the JSON closes:
         // a bad answer (the same again on a retry), not a server in trouble.
-        if (status === 500 && CUT_OFF_ANSWER.test(lastError)) {
+        if (status === 500 && CUT_OFF_ANSWER.test(describe(error))) {
           outcome = 'ok';
-          return { content: '', requests: attempt + 1, promptTokens: 0, completionTokens: 0, cutOff: lastError };
+          return { content: '', requests: attempts, promptTokens: 0, completionTokens: 0, cutOff: describe(error) };
         }
-        const retriable = status === undefined ? isTransportError(error) : RETRIABLE_STATUS.has(status);
         outcome = limiterOutcome(error, status);
         if (outcome !== 'error') llmThrottles.inc({ endpoint: state.label, kind: status === undefined ? 'timeout' : String(status) });
-        if (!retriable) {
-          usage.failures++;
-          llmCalls.inc({ stage, outcome: 'bad_request' });
-          throw new LlmError('bad_request', stage, `request rejected by ${endpoint.baseUrl}: ${lastError}`, false, attempt + 1);
-        }
         if (status === 429) {
-          const retryAfter = Number((error as InstanceType<typeof OpenAI.APIError>).headers?.get?.('retry-after'));
-          const pause = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : this.opts.cooldownMs;
-          state.cooldownUntil = Math.max(state.cooldownUntil, Date.now() + pause);
+          const retryAfter = retryAfterMs(error);
+          state.cooldownUntil = Math.max(state.cooldownUntil, Date.now() + (retryAfter ?? this.opts.cooldownMs));
         }
-        permit.release(outcome);
-        if (attempt < this.opts.maxRetries) await sleep(backoffDelay(attempt, this.opts.backoff));
+        throw error;
       } finally {
-        permit.release(outcome); // a second release is a no-op: the catch released before its backoff
+        permit.release(outcome);
       }
-    }
-    usage.failures++;
-    llmCalls.inc({ stage, outcome: 'unavailable' });
-    throw new LlmError('unavailable', stage, `${endpoint.baseUrl} failed ${this.opts.maxRetries + 1} times: ${lastError}`, true, this.opts.maxRetries + 1);
+    };
+    return withRetry(
+      {
+        site: 'llm',
+        dependency,
+        classify: (error) => {
+          if (error instanceof OpenAI.APIError && error.status !== undefined) return httpFailureKind(error.status);
+          return isTransportError(error) ? 'transient' : undefined;
+        },
+        patienceMs: this.opts.patienceMs,
+        maxAttempts: this.opts.maxRetries + 1,
+        backoff: this.opts.backoff,
+        wrap: (error, kind, tries) => {
+          usage.failures++;
+          const failure: LlmFailure = kind === 'configuration' ? 'configuration' : kind === 'bad_input' ? 'bad_request' : kind === 'overload' ? 'overloaded' : 'unavailable';
+          llmCalls.inc({ stage, outcome: failure === 'overloaded' ? 'unavailable' : failure });
+          const what =
+            kind === 'configuration'
+              ? `${endpoint.baseUrl} refuses this configuration (model ${endpoint.model}; check the URL, model name and API key): ${describe(error)}`
+              : kind === 'bad_input'
+                ? `request rejected by ${endpoint.baseUrl}: ${describe(error)}`
+                : `${endpoint.baseUrl} failed ${tries} time${tries === 1 ? '' : 's'}: ${describe(error)}`;
+          return new LlmError(failure, stage, what, tries, { cause: error, dependency });
+        },
+      },
+      once,
+    );
   }
+}
+
+function retryAfterMs(error: unknown): number | undefined {
+  const seconds = Number((error as InstanceType<typeof OpenAI.APIError>).headers?.get?.('retry-after'));
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
 }
 
 /** What an answer tells the endpoint's limiter: overload (429, 503, timeout) shrinks it; other errors say nothing about load. */

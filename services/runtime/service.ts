@@ -15,9 +15,10 @@ import { connectSerde, ensureTopics, platformaticTransport, type KafkaTransport,
 import { errorMessage } from './kafka/errors.ts';
 import { LlmClient } from './llm.ts';
 import { jsonLogger, type Logger } from './log.ts';
-import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.ts';
+import { DEFAULT_BACKOFF, backoffDelay, sleep, withRetry } from './retry.ts';
 import { parseRunFile, readRunFile, resolveRunSettings, type RunSettings } from './settings.ts';
-import { healthReport, startOpsServer, type OpsServer } from './http.ts';
+import { healthReport, startOpsServer, withDependencies, type OpsServer } from './http.ts';
+import { processDependencies } from './dependencies.ts';
 import { leaseFor } from './leader.ts';
 import { startStage, type RunningService, type ServiceContext, type StageDeclaration, type StartedStage } from './stage.ts';
 
@@ -111,7 +112,15 @@ export async function runService(name: string, opts: { env?: Record<string, stri
   try {
     ops = declaration.kind === 'service' && declaration.ownsPort
       ? { url: `http://${host}:${ctx.port}`, close: async () => {} }
-      : await startOpsServer({ port: ctx.port, host, health: () => running.health?.() ?? running.healthy(), routes: running.routes });
+      : await startOpsServer({
+          port: ctx.port,
+          host,
+          health: async () => {
+            const own = running.health ? await running.health() : healthReport(running.healthy(), null);
+            return withDependencies(typeof own === 'boolean' ? healthReport(own, null) : own, processDependencies);
+          },
+          routes: running.routes,
+        });
   } catch (error) {
     await running.stop();
     ctx.close();
@@ -151,26 +160,36 @@ export async function runService(name: string, opts: { env?: Record<string, stri
 
 /**
  * A stage declared `scaling: 'one'`: a standby (alive, /healthz `standby`) until this instance holds
- * the lease of the active instance (leader.ts), then the stage; losing the lease crashes it, so it
- * stops processing at once and its supervisor starts it again, as a standby.
+ * the lease of the active instance (leader.ts), then the stage. Losing the lease (another instance
+ * took over, or the broker restarted) stops the stage at once and makes this instance a standby
+ * again, in the same process: it waits for the lease anew.
  */
 async function activeWhenLeader(declaration: StageDeclaration, ctx: ServiceContext): Promise<RunningService> {
-  const lease = await leaseFor(ctx.transport, declaration.name, ctx.log);
+  let lease = await leaseFor(ctx.transport, declaration.name, ctx.log);
   let stage: StartedStage | undefined;
   let stopped = false;
   const done = (async () => {
-    try {
-      await lease.acquired;
-    } catch {
-      return; // stopped while a standby
+    while (!stopped) {
+      try {
+        await lease.acquired;
+      } catch {
+        return; // stopped while a standby
+      }
+      if (stopped) return;
+      stage = await startStage(declaration, ctx);
+      if (stopped) return stage.stop();
+      const lost = await Promise.race([stage.done.then(() => false), lease.lost.then(() => true)]);
+      if (!lost || stopped) return;
+      ctx.log('warn', 'lease lost: stage stopped; waiting as a standby', { stage: declaration.name });
+      const running = stage;
+      stage = undefined;
+      await running.stop();
+      await lease.release();
+      if (stopped) return;
+      lease = await withRetry({ site: 'kafka_lease', dependency: 'kafka', classify: () => 'transient', patienceMs: Number.POSITIVE_INFINITY, backoff: { initialMs: 500, maxMs: 5000, factor: 2 } }, () =>
+        leaseFor(ctx.transport, declaration.name, ctx.log),
+      );
     }
-    if (stopped) return;
-    stage = await startStage(declaration, ctx);
-    if (stopped) return stage.stop();
-    const lost = lease.lost.then(() => {
-      throw new Error(`${declaration.name}: lost the lease of the active instance`);
-    });
-    await Promise.race([stage.done, lost]);
   })();
   return {
     healthy: () => (stage ? stage.healthy() : !stopped),

@@ -58,8 +58,12 @@ export interface ConsumerShape {
   concurrency: number;
   maxBatchRecords?: number;
   maxInFlightBatches?: number;
-  /** Retries of one message after retriable errors before the stage crashes (PATIENT_RETRIES). */
+  /** Retries of one message after retriable errors before the stage crashes (default: none but patience). */
   maxRetries?: number;
+  /** How long a message may wait out a dependency before the stage crashes, ms (PATIENT_RETRIES: for ever). */
+  patienceMs?: number;
+  /** 'pause' (services) or 'fail' (grip run) on a dependency refusing the configuration (runStage). */
+  onConfigurationError?: 'pause' | 'fail';
   /** Admits the next record only when this says so (model stages: while their endpoints take more; llm-flow.ts). */
   ready?: () => boolean;
 }
@@ -140,11 +144,12 @@ export const groupOf = (stage: Pick<StageDeclaration, 'name'>): string => `grip.
 export const sinkGroupOf = (topic: string): string => `grip.clickhouse-sink.${topic}`;
 
 /**
- * How long a stage waits out a dependency that is down (a model server restarting, a broker
- * failing over) before it gives up and crashes: retries of one message with backoff up to 30 s,
- * about 13 minutes in all. Work is never skipped meanwhile: the partition just does not advance.
+ * How a service waits out a dependency that is down (a model server restarting, a broker failing
+ * over): for as long as it takes, retrying the message with backoff up to 30 s, its /healthz saying
+ * `waiting` on what since when. A crash and restart would fix nothing and lose the process's state.
+ * Work is never skipped meanwhile: the partition just does not advance.
  */
-export const PATIENT_RETRIES = { maxRetries: 30, backoff: { initialMs: 500, maxMs: 30_000, factor: 2 } } as const;
+export const PATIENT_RETRIES = { patienceMs: Number.POSITIVE_INFINITY, onConfigurationError: 'pause', backoff: { initialMs: 500, maxMs: 30_000, factor: 2 } } as const;
 
 export interface StartedStage extends RunningService {
   stats(): StageStats;

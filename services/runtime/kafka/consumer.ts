@@ -6,8 +6,12 @@
  * (ok -> output topic keyed by the declared key field, dlq -> the stage's DLQ with the original bytes
  * and key, drop -> a counter), and commits a partition's offset only after the batch's records were
  * acknowledged by the broker AND every earlier batch of that partition finished. Failures follow
- * errors.ts: retriable -> retry with backoff, bounded, then crash; non-retriable -> DLQ; unknown ->
- * crash. A crash never commits the failed batch, so its messages come back after a restart.
+ * errors.ts: retriable -> retry the message with backoff for `patienceMs` (a service: for ever;
+ * the dependency board says what it waits on), then crash; configuration -> stop taking messages
+ * and retry until it works ('pause', services) or crash ('fail', grip run); non-retriable -> DLQ;
+ * unknown -> crash. A crash never commits the failed batch, so its messages come back after a
+ * restart. A broker that goes away is waited for: sends are retried, a consumer whose connection
+ * failed is closed and made again once the broker answers (uncommitted work is redelivered).
  *
  * A stage may split its work in two: `handler` runs concurrently (model calls), then `ordered` runs
  * in offset order within a partition, one record after the other (a step whose result depends on
@@ -17,11 +21,12 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { HandlerResult } from '../result.ts';
 import { jsonLogger } from '../log.ts';
-import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from '../retry.ts';
+import { DEFAULT_BACKOFF, backoffDelay, sleep, withRetry, type BackoffOptions } from '../retry.ts';
+import { processDependencies, type DependencyBoard } from '../dependencies.ts';
 import { Semaphore } from '../semaphore.ts';
 import { topicSpec } from '../../../schemas/catalog.ts';
 import { dlqRecord, replayedForAnotherStage } from './dlq.ts';
-import { classifyError, dlqReasonOf, errorMessage } from './errors.ts';
+import { ClassifiedError, classifyError, dlqReasonOf, errorMessage, kafkaFailureKind } from './errors.ts';
 import { OffsetTracker, type BatchTicket } from './offsets.ts';
 import type { Serde } from './serde.ts';
 import { computeLag, type AdminPort, type ConsumerPort, type InRecord, type KafkaTransport, type OutRecord, type PartitionBatch, type ProducerPort, type TopicPartitionOffset } from './transport.ts';
@@ -90,9 +95,19 @@ export interface StageOptions<In, Out, Prepared = Out | Out[]> {
   maxInFlightBatches?: number;
   /** Cap on records per poll (and so per batch). Default 100. */
   maxBatchRecords?: number;
-  /** Retries of one message after retriable errors before the stage crashes. Default 5. */
+  /** Retries of one message after retriable errors before the stage crashes. Default: no cap but `patienceMs`. */
   maxRetries?: number;
+  /** How long a message may keep failing with retriable errors before the stage crashes, ms. Default: for ever. */
+  patienceMs?: number;
+  /**
+   * A dependency refusing our configuration (401/403/404, ClickHouse auth): 'pause' (default: take
+   * no new message, retry the failed ones with backoff up to 30 s until it works; health says
+   * degraded) or 'fail' (crash at once: `grip run` stops and says why).
+   */
+  onConfigurationError?: 'pause' | 'fail';
   backoff?: BackoffOptions;
+  /** Where dependency problems are reported and read (default: the process's). */
+  board?: DependencyBoard;
   /** Stop gracefully on SIGTERM / SIGINT. Default true; tests pass false. */
   handleSignals?: boolean;
   /** How often the lag gauge is refreshed, ms; 0 turns it off. Default 10 000. */
@@ -134,27 +149,47 @@ interface RecordOutcome {
 
 const defaultLog = jsonLogger();
 
+/** Retries of a message while a dependency refuses the configuration: 1 s doubling to 30 s. */
+const CONFIGURATION_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 30_000, factor: 2 };
+/** Retries while the broker is unreachable: 250 ms doubling to 5 s (a restart takes seconds). */
+const KAFKA_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 5000, factor: 2 };
+
+/** A message given up because the stage stops while it waits on a dependency: not committed, not a crash. */
+class Abandoned extends Error {
+  constructor(cause: unknown) {
+    super(`stopping while waiting on a dependency: ${errorMessage(cause)}`, { cause });
+    this.name = 'Abandoned';
+  }
+}
+
 export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOptions<In, Out, Prepared>): Promise<StageHandle> {
   const stage = options.name;
   const now = options.now ?? Date.now;
   const log = options.log ?? defaultLog;
   const dlqTopic = options.dlqTopic ?? topicSpec(options.inputTopic).dlq;
-  const maxRetries = options.maxRetries ?? 5;
+  const maxRetries = options.maxRetries ?? Number.POSITIVE_INFINITY;
+  const patienceMs = options.patienceMs ?? Number.POSITIVE_INFINITY;
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const board = options.board ?? processDependencies;
+  const pauseOnConfiguration = options.onConfigurationError !== 'fail';
   const recordSlots = new Semaphore(options.concurrency ?? 8);
   const batchSlots = new Semaphore(options.maxInFlightBatches ?? 4);
   const tracker = new OffsetTracker();
   const stats: StageStats = { in: 0, out: 0, dlq: 0, dropped: 0, retries: 0, batches: 0, committed: {} };
 
   const producer: ProducerPort = options.transport.producer();
-  const consumer: ConsumerPort = await options.transport.consumer({
-    groupId: options.groupId,
-    topics: [options.inputTopic],
-    maxRecords: options.maxBatchRecords ?? 100,
-    sessionTimeoutMs: options.sessionTimeoutMs,
-  });
+  const newConsumer = () =>
+    options.transport.consumer({
+      groupId: options.groupId,
+      topics: [options.inputTopic],
+      maxRecords: options.maxBatchRecords ?? 100,
+      sessionTimeoutMs: options.sessionTimeoutMs,
+    });
+  let consumer: ConsumerPort = await newConsumer();
 
   const polling = new AbortController();
+  /** Aborted by stop(): messages waiting out a dependency give up (uncommitted: they come back). */
+  const stopping = new AbortController();
   const inFlight = new Set<Promise<void>>();
   let crashError: unknown;
   let commitChain: Promise<void> = Promise.resolve();
@@ -201,28 +236,45 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
   }
 
   async function attemptRecord(record: InRecord, lastInBatch: boolean, predecessor: Promise<void>): Promise<RecordOutcome> {
+    let firstFailure: number | undefined;
+    let refusedBy: string | undefined;
+    let pauses = 0;
     for (let attempt = 0; ; attempt++) {
       if (crashError !== undefined) throw new Error(`stage ${stage} crashed; message not handled`);
       try {
         const value = options.decode ? await options.decode(record) : ((await options.serde.decode(options.inputTopic, record.value)) as In);
         const ctx: StageContext = { stage, record, attempt, lastInBatch, inputDrained: () => inputDrained(record) };
         const prepared = await options.handler(value, ctx);
-        if (prepared.kind !== 'ok' || !options.ordered) return await routeResult(record, prepared as HandlerResult<Out | Out[]>);
-        await predecessor;
-        return await routeResult(record, await options.ordered(prepared.value, value, ctx));
+        const outcome =
+          prepared.kind !== 'ok' || !options.ordered
+            ? await routeResult(record, prepared as HandlerResult<Out | Out[]>)
+            : await predecessor.then(async () => routeResult(record, await options.ordered!(prepared.value, value, ctx)));
+        if (refusedBy !== undefined) board.succeeded(refusedBy);
+        return outcome;
       } catch (error) {
         const kind = classifyError(error);
         if (kind === 'non_retriable') {
           return { kind: 'dlq', reason: dlqReasonOf(error), records: [dlqRecord(dlqTopic, record, { stage, reason: dlqReasonOf(error), detail: errorMessage(error), now: now() })] };
         }
-        if (kind === 'retriable' && attempt < maxRetries && crashError === undefined) {
-          stats.retries++;
-          retryTotal.inc({ stage });
-          log('warn', 'retriable error, retrying message', { stage, topic: record.topic, partition: record.partition, offset: record.offset, attempt, error: errorMessage(error) });
-          await sleep(backoffDelay(attempt, backoff));
+        if (stopping.signal.aborted && (kind === 'retriable' || kind === 'configuration')) throw new Abandoned(error);
+        if (kind === 'configuration' && pauseOnConfiguration && crashError === undefined) {
+          // Not the message's fault and not passing by itself: nothing is committed or dead-lettered;
+          // admit() takes no new message while the board lists the refusal; this one probes.
+          refusedBy = (error as ClassifiedError).dependency ?? stage;
+          board.failed(refusedBy, 'configuration', errorMessage(error));
+          if (pauses === 0) log('error', 'a dependency refuses the configuration: stage paused, retrying until it works (nothing is committed or dead-lettered)', { stage, dependency: refusedBy, error: errorMessage(error) });
+          await sleep(backoffDelay(pauses++, CONFIGURATION_BACKOFF), stopping.signal).catch(() => undefined);
           continue;
         }
-        throw error; // unknown, or retriable too many times: crash without committing
+        firstFailure ??= now();
+        if (kind === 'retriable' && attempt < maxRetries && now() - firstFailure < patienceMs && crashError === undefined) {
+          stats.retries++;
+          retryTotal.inc({ stage });
+          if (attempt < 3 || attempt % 10 === 0) log('warn', 'retriable error, retrying message', { stage, topic: record.topic, partition: record.partition, offset: record.offset, attempt, error: errorMessage(error) });
+          await sleep(backoffDelay(attempt, backoff), stopping.signal).catch(() => undefined);
+          continue;
+        }
+        throw error; // unknown, configuration in grip run, or retriable past patience: crash without committing
       }
     }
   }
@@ -242,16 +294,27 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
   }
 
   // ---- one batch ---------------------------------------------------------------------------
-  async function sendWithRetry(records: OutRecord[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await producer.send(records);
-      } catch (error) {
-        if (classifyError(error) !== 'retriable' || attempt >= maxRetries || crashError !== undefined) throw error;
-        retryTotal.inc({ stage });
-        await sleep(backoffDelay(attempt, backoff));
-      }
-    }
+  /** The broker unreachable: waited out like any dependency (a rolling restart is routine). */
+  function sendWithRetry(records: OutRecord[]): Promise<void> {
+    return withRetry(
+      {
+        site: 'kafka_produce',
+        dependency: 'kafka',
+        classify: kafkaFailureKind,
+        patienceMs,
+        maxAttempts: maxRetries + 1,
+        backoff: KAFKA_BACKOFF,
+        board,
+        signal: stopping.signal,
+        onRetry: (error, _kind, attempt) => {
+          retryTotal.inc({ stage });
+          if (attempt < 3 || attempt % 10 === 0) log('warn', 'produce failed; retrying', { stage, attempt, error: errorMessage(error) });
+        },
+      },
+      () => producer.send(records),
+    ).catch((error) => {
+      throw stopping.signal.aborted ? new Abandoned(error) : error;
+    });
   }
 
   // ---- admission of one record ------------------------------------------------------------
@@ -264,6 +327,10 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
     await recordSlots.acquire();
     while (options.ready && recordsInFlight > 0 && crashError === undefined && !options.ready()) {
       await Promise.race([recordFinished(), sleep(5)]);
+    }
+    // A dependency refuses our configuration: the messages in flight probe it; no new one starts.
+    while (pauseOnConfiguration && recordsInFlight > 0 && crashError === undefined && !stopping.signal.aborted && board.refusing().length > 0) {
+      await Promise.race([recordFinished(), sleep(250)]);
     }
     recordsInFlight++;
     stats.in++;
@@ -330,9 +397,41 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
   }
 
   // ---- the poll loop -----------------------------------------------------------------------
+  /**
+   * The consumer's connection failed (the broker restarts): let what runs finish (its sends wait
+   * for the broker), close the consumer, and make a new one once the broker answers; it rejoins the
+   * group and resumes from the last commit (the uncommitted rest comes again: at-least-once).
+   */
+  async function reconnect(cause: unknown): Promise<void> {
+    board.failed('kafka', 'transient', errorMessage(cause));
+    log('warn', 'lost the broker; reconnecting when it is back', { stage, error: errorMessage(cause) });
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    await commitChain;
+    const old = consumer;
+    await old.close().catch(() => undefined);
+    consumer = await withRetry(
+      { site: 'kafka_consume', dependency: 'kafka', classify: (error) => kafkaFailureKind(error) ?? 'transient', patienceMs, backoff: KAFKA_BACKOFF, board, signal: polling.signal },
+      () => newConsumer(),
+    );
+    log('info', 'consumer reconnected', { stage });
+  }
+
+  async function nextBatches(): Promise<PartitionBatch[]> {
+    for (;;) {
+      try {
+        const batches = await consumer.nextBatches(polling.signal);
+        if (batches.length > 0) board.succeeded('kafka');
+        return batches;
+      } catch (error) {
+        if (polling.signal.aborted || kafkaFailureKind(error) !== 'transient') throw error;
+        await reconnect(error);
+      }
+    }
+  }
+
   async function pollLoop(): Promise<void> {
     while (!polling.signal.aborted) {
-      const batches = await consumer.nextBatches(polling.signal);
+      const batches = await nextBatches();
       for (const batch of batches) {
         if (batch.records.length === 0) continue;
         await batchSlots.acquire();
@@ -351,7 +450,7 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
         const started: Array<Promise<RecordOutcome>> = [];
         for (const [i, record] of batch.records.entries()) started.push((await admit(record, i === last, turns[i]!)).running);
         const task = processBatch(batch, ticket, started)
-          .catch(crash)
+          .catch((error) => (error instanceof Abandoned ? undefined : crash(error)))
           .finally(() => {
             batchSlots.release();
             inFlight.delete(task);
@@ -381,6 +480,7 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
   const loop = pollLoop().catch(crash);
 
   async function shutdown(): Promise<void> {
+    stopping.abort();
     polling.abort();
     await loop;
     // drain: every started batch finishes (or fails) before we commit and leave

@@ -1,45 +1,33 @@
 /**
- * Error classes of the consumer wrapper. What to do with a failed message depends only on its class:
- * - retriable: a dependency is down or slow (model server, broker connection); retry the same
- *   message with backoff and jitter, a bounded number of times, then crash without committing;
- * - non-retriable: the message itself is bad (undecodable bytes, a request the model server
- *   refuses); send it to the stage's DLQ with its original bytes and go on;
+ * Error classes of the consumer wrapper. What to do with a failed message depends only on its class
+ * (the kinds of errors.ts, the protocol of retry.ts):
+ * - retriable (transient, overload): a dependency is down or slow (model server, broker
+ *   connection); retry the same message with backoff and jitter, as long as the stage's patience
+ *   allows (a service: for ever, reporting what it waits on), then crash without committing;
+ * - configuration: a dependency refuses our settings; a service stops taking messages, reports
+ *   degraded and retries until it works (grip run stops and says why); never dead-lettered;
+ * - non-retriable (bad input): the message itself is bad (undecodable bytes, a request the model
+ *   server refuses); send it to the stage's DLQ with its original bytes and go on;
  * - unknown: a bug or a state we did not foresee; crash, so the offset is never committed and the
  *   message is redelivered after a restart (at-least-once is kept).
  */
-import { ClassifiedError, DecodeError, NonRetriableError, RetriableError } from '../errors.ts';
+import { ClassifiedError, ConfigurationError, DecodeError, NonRetriableError, RetriableError, type FailureKind } from '../errors.ts';
+import { isConnectionError } from '../retry.ts';
 
-export { ClassifiedError, DecodeError, NonRetriableError, RetriableError };
+export { ClassifiedError, ConfigurationError, DecodeError, NonRetriableError, RetriableError, isConnectionError };
 
-export type ErrorClass = 'retriable' | 'non_retriable' | 'unknown';
-
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  // @platformatic/kafka: connection lost, request timed out
-  'PLT_KFK_NETWORK',
-  'PLT_KFK_TIMEOUT',
-]);
-
-function isConnectionError(error: unknown, depth = 0): boolean {
-  if (!error || typeof error !== 'object' || depth > 5) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
-  return isConnectionError((error as { cause?: unknown }).cause, depth + 1);
-}
+export type ErrorClass = 'retriable' | 'non_retriable' | 'configuration' | 'unknown';
 
 export function classifyError(error: unknown): ErrorClass {
-  if (error instanceof ClassifiedError) return error.retriable ? 'retriable' : 'non_retriable';
+  if (error instanceof ClassifiedError) return error.retriable ? 'retriable' : error.kind === 'configuration' ? 'configuration' : 'non_retriable';
   if (isConnectionError(error)) return 'retriable';
   return 'unknown';
+}
+
+/** The failure kind of an error met by a Kafka client call: connection problems are transient, the rest unknown. */
+export function kafkaFailureKind(error: unknown): FailureKind | undefined {
+  if (error instanceof ClassifiedError) return error.kind;
+  return isConnectionError(error) ? 'transient' : undefined;
 }
 
 /** dlq-reason for a non-retriable error. */

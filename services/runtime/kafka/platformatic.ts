@@ -31,6 +31,7 @@ import type {
   TopicToCreate,
 } from './transport.ts';
 import { splitByBytes } from './transport.ts';
+import { ClassifiedError } from '../errors.ts';
 
 const LATEST = -1n;
 const EARLIEST = -2n;
@@ -115,6 +116,7 @@ function toMessage(r: OutRecord) {
 
 class PlatformaticConsumer implements ConsumerPort {
   private ended = false;
+  private closing = false;
   private failure: Error | undefined;
   /** Callers of nextBatches waiting for data (or an error, the end, an abort). */
   private waiters: Array<() => void> = [];
@@ -171,7 +173,9 @@ class PlatformaticConsumer implements ConsumerPort {
   async nextBatches(signal?: AbortSignal): Promise<PartitionBatch[]> {
     for (;;) {
       if (this.failure) throw this.failure;
-      if (signal?.aborted || this.ended) return [];
+      if (signal?.aborted || this.closing) return [];
+      // The stream ended without close(): the client gave up on the broker. The runner reconnects.
+      if (this.ended) throw new ClassifiedError('Kafka consumer stream ended (broker unreachable?)', 'transient', 'kafka_transient', { dependency: 'kafka' });
       const messages: Array<Message<Buffer, Buffer, Buffer, Buffer>> = [];
       let message: Message<Buffer, Buffer, Buffer, Buffer> | null;
       while (messages.length < this.maxRecords && (message = this.stream.read()) !== null) messages.push(message);
@@ -203,6 +207,7 @@ class PlatformaticConsumer implements ConsumerPort {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.ended = true;
     if (!this.stream.closed) await this.stream.close().catch(() => undefined);
     await this.consumer.close(true);

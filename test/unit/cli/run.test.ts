@@ -136,7 +136,7 @@ describe('grip run (in process, scripted model)', () => {
     await runPipeline({ ...args, outDir: resumed, settings: settingsFor(back) });
     expect(back.requests.length).toBeLessThan(healthy.requests.length);
     for (const f of ['accepted.jsonl', 'rejected.jsonl', 'dlq.jsonl']) expect(read(resumed, f)).toBe(read(whole, f));
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('grip run input checks', () => {

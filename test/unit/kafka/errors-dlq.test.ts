@@ -10,17 +10,17 @@ import { record } from './fakes.ts';
 
 describe('classifyError', () => {
   it('retries LLM servers that are down and connection errors, even wrapped', () => {
-    expect(classifyError(new LlmError('unavailable', 'extract', 'down', true, 3))).toBe('retriable');
+    expect(classifyError(new LlmError('unavailable', 'extract', 'down', 3))).toBe('retriable');
     expect(classifyError(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }))).toBe('retriable');
     expect(classifyError(new Error('outer', { cause: Object.assign(new Error('inner'), { code: 'PLT_KFK_NETWORK' }) }))).toBe('retriable');
     expect(classifyError(new RetriableError('registry down'))).toBe('retriable');
   });
 
   it('dead-letters bad input and models that keep answering badly', () => {
-    expect(classifyError(new LlmError('invalid_answer', 'extract', 'bad json', false, 3))).toBe('non_retriable');
+    expect(classifyError(new LlmError('invalid_answer', 'extract', 'bad json', 3))).toBe('non_retriable');
     expect(classifyError(new DecodeError('bad bytes'))).toBe('non_retriable');
     expect(dlqReasonOf(new DecodeError('bad bytes'))).toBe('decode_error');
-    expect(dlqReasonOf(new LlmError('bad_request', 'judge_1', 'x', false, 1))).toBe('llm_bad_request');
+    expect(dlqReasonOf(new LlmError('bad_request', 'judge_1', 'x', 1))).toBe('llm_bad_request');
     expect(dlqReasonOf(new NonRetriableError('too_large', 'x'))).toBe('too_large');
   });
 

@@ -69,7 +69,7 @@ describe('LlmClient', () => {
     server = await startFakeOpenAI({ reply: () => cutOff });
     const failed = await client().json('extract', prompt, { text: 'longer' }).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(LlmError);
-    expect(failed).toMatchObject({ kind: 'invalid_answer', retriable: false });
+    expect(failed).toMatchObject({ failure: 'invalid_answer', retriable: false });
     expect(server.requests).toHaveLength(3);
   });
 
@@ -83,7 +83,7 @@ describe('LlmClient', () => {
     server = await startFakeOpenAI({ reply: () => ({ content: '{"concepts":[]}' }) });
     const error = await client({ maxReasks: 2 }).json('extract', prompt, { text: 'a' }).catch((e) => e);
     expect(error).toBeInstanceOf(LlmError);
-    expect(error.kind).toBe('invalid_answer');
+    expect(error.failure).toBe('invalid_answer');
     expect(error.retriable).toBe(false);
     expect(error.message).toMatch(/non-empty array/);
     expect(server.requests).toHaveLength(3);
@@ -105,14 +105,14 @@ describe('LlmClient', () => {
   it('does not retry a 400 and reports unavailable after the retry budget', async () => {
     server = await startFakeOpenAI({ reply: () => ({ status: 400, error: 'bad schema' }) });
     const bad = await client().json('extract', prompt, { text: 'a' }).catch((e) => e);
-    expect(bad.kind).toBe('bad_request');
+    expect(bad.failure).toBe('bad_request');
     expect(bad.message).toMatch(/bad schema/);
     expect(server.requests).toHaveLength(1);
     await server.close();
 
     server = await startFakeOpenAI({ reply: () => ({ status: 500 }) });
     const down = await client({ maxRetries: 2 }).json('extract', prompt, { text: 'a' }).catch((e) => e);
-    expect(down.kind).toBe('unavailable');
+    expect(down.failure).toBe('unavailable');
     expect(down.retriable).toBe(true);
     expect(server.requests).toHaveLength(3);
   });
@@ -157,7 +157,7 @@ describe('LlmClient', () => {
     const llm = client({ limiters, timeoutMs: 40, maxRetries: 2 });
     const error = await llm.json('extract', prompt, { text: 'a' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LlmError);
-    expect(error).toMatchObject({ kind: 'unavailable', retriable: true });
+    expect(error).toMatchObject({ failure: 'unavailable', retriable: true });
     const s = limiters.snapshot()[endpointLabel(server.baseUrl, 'm')]!;
     expect(s.timeouts).toBe(3);
     expect(s.limit).toBeLessThan(8);
