@@ -83,14 +83,15 @@ export function registerPipelineCommands(program: Command): void {
         const out = Object.fromEntries(
           states.map((s) => [
             s.name,
-            { running: s.running, healthy: s.healthy, pid: s.running ? s.record!.pid : null, restarts: s.record?.restarts ?? 0, settings_file: s.record?.settings_file ?? null, url: s.record?.url ?? `http://${config.services.host}:${portOf(config, s.name)}`, log: s.record?.log ?? null },
+            { running: s.running, healthy: s.healthy, health: s.health, pid: s.running ? s.record!.pid : null, restarts: s.record?.restarts ?? 0, settings_file: s.record?.settings_file ?? null, url: s.record?.url ?? `http://${config.services.host}:${portOf(config, s.name)}`, log: s.record?.log ?? null },
           ]),
         );
         process.stdout.write(`${JSON.stringify({ ...out, supervisor: { running: supervisor !== null, pid: supervisor?.pid ?? null } }, null, 2)}\n`);
       } else {
         for (const s of states) {
-          const what = !s.running ? 'stopped' : s.healthy ? 'healthy' : 'unhealthy';
-          process.stdout.write(`${s.name.padEnd(18)} ${what.padEnd(9)} ${s.running ? `pid ${s.record!.pid}  ${s.record!.url}  restarts ${s.record!.restarts ?? 0}` : ''}\n`);
+          const what = !s.running ? 'stopped' : s.healthy ? 'healthy' : (s.health?.status ?? 'unhealthy');
+          const why = s.health && s.health.status !== 'ok' && s.health.reason ? `  (${[s.health.dependency, s.health.reason, s.health.since && `since ${s.health.since}`].filter(Boolean).join(': ')})` : '';
+          process.stdout.write(`${s.name.padEnd(18)} ${what.padEnd(9)} ${s.running ? `pid ${s.record!.pid}  ${s.record!.url}  restarts ${s.record!.restarts ?? 0}${why}` : ''}\n`);
         }
         process.stdout.write(`${'supervisor'.padEnd(18)} ${supervisor ? `running   pid ${supervisor.pid}` : 'stopped'}\n`);
       }
@@ -128,7 +129,7 @@ export function registerPipelineCommands(program: Command): void {
     .action(async (file: string, o) => {
       if (!fs.existsSync(file)) throw new ServicesError(`${file}: no such seed file`);
       const config = loadConfig();
-      const { transport, serde } = await connectKafka(config, jsonLogger('seed-add'), 3);
+      const { transport, serde } = await connectKafka(config, jsonLogger('seed-add'), 10_000);
       const producer = transport.producer();
       try {
         // Streamed (plain or gzip JSONL): a file of any size is read a chunk at a time and sent in requests split by bytes.
@@ -166,7 +167,7 @@ export function registerPipelineCommands(program: Command): void {
         process.stdout.write(`stopping ${stage} (pid ${before.record!.pid})\n`);
         await stopService(config, stage);
       }
-      const { transport } = await connectKafka(config, jsonLogger('replay'), 3);
+      const { transport } = await connectKafka(config, jsonLogger('replay'), 10_000);
       const admin = transport.admin();
       try {
         for (const { groupId, topic } of consumerGroupsOf(stage)) {

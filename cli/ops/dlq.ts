@@ -76,7 +76,7 @@ async function readDeadLetters({ transport, serde }: { transport: KafkaTransport
 }
 
 export async function listDeadLetters(config: GripConfig, filter: DlqFilter = {}): Promise<DeadLetter[]> {
-  return (await readDeadLetters(await connectKafka(config, jsonLogger('dlq'), 3), filter)).map((l) => l.letter);
+  return (await readDeadLetters(await connectKafka(config, jsonLogger('dlq'), 10_000), filter)).map((l) => l.letter);
 }
 
 /** The record a (non seed-ingest) letter is replayed as: its original bytes and headers, for its stage only. */
@@ -100,7 +100,7 @@ export interface ReplayResult {
 }
 
 export async function replayDeadLetters(config: GripConfig, filter: DlqFilter & { again?: boolean } = {}): Promise<ReplayResult> {
-  const { transport, serde } = await connectKafka(config, jsonLogger('dlq'), 3);
+  const { transport, serde } = await connectKafka(config, jsonLogger('dlq'), 10_000);
   const letters = await readDeadLetters({ transport, serde }, filter);
   const memory = new DiskKv(path.join(config.services.stateDir, 'dlq-replay', 'replayed'));
   const producer = transport.producer();

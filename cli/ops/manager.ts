@@ -6,6 +6,7 @@
  * after ours died is never taken for it, never signalled. Stopping: SIGTERM (the service drains,
  * commits and disconnects), SIGKILL after a timeout. supervisor.ts restarts crashed ones.
  */
+import type { HealthReport } from '../../services/runtime/http.ts';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,7 +32,10 @@ export interface ServiceRecord {
 export interface ServiceState {
   name: ServiceName;
   running: boolean;
+  /** /healthz answered 200: doing its work (ok, or a standby). */
   healthy: boolean;
+  /** What /healthz said (ok, standby, waiting, degraded, unhealthy, with dependency and reason), null if it did not answer. */
+  health: HealthReport | null;
   record: ServiceRecord | null;
 }
 
@@ -98,19 +102,29 @@ export function writeRecord(config: GripConfig, record: ServiceRecord): void {
   fs.renameSync(`${file}.tmp`, file); // readers never see half a record
 }
 
-export async function healthy(url: string): Promise<boolean> {
+/** A service's /healthz answer: 200 or not, and its report; null when it does not answer. */
+export async function probeHealth(url: string): Promise<{ ok: boolean; report: HealthReport } | null> {
   try {
     const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
-    return res.ok;
+    const report = (await res.json().catch(() => ({ status: res.ok ? 'ok' : 'unhealthy' }))) as HealthReport;
+    return { ok: res.ok, report };
   } catch {
-    return false;
+    return null;
   }
 }
+
+export async function healthy(url: string): Promise<boolean> {
+  return (await probeHealth(url))?.ok ?? false;
+}
+
+/** Up: it answers and is not crashed (it may wait on a dependency, or be degraded: it says why). */
+const isUp = (probe: Awaited<ReturnType<typeof probeHealth>>) => probe !== null && probe.report.status !== 'unhealthy';
 
 export async function serviceState(config: GripConfig, name: ServiceName): Promise<ServiceState> {
   const record = readRecord(config, name);
   const running = record !== null && recordAlive(record);
-  return { name, running, healthy: running && (await healthy(record!.url)), record };
+  const probe = running ? await probeHealth(record!.url) : null;
+  return { name, running, healthy: probe?.ok ?? false, health: probe?.report ?? null, record };
 }
 
 function logTail(file: string, lines = 15): string {
@@ -132,7 +146,7 @@ export interface StartOptions {
   noWait?: boolean;
 }
 
-/** Starts one service in the background unless it runs already; resolves when it is healthy. */
+/** Starts one service in the background unless it runs already; resolves when it answers /healthz alive (ok, standby, or waiting/degraded with its reason). */
 export async function startService(config: GripConfig, name: ServiceName, opts: StartOptions = {}): Promise<{ started: boolean; record: ServiceRecord }> {
   const state = await serviceState(config, name);
   if (state.running) return { started: false, record: state.record! };
@@ -155,7 +169,7 @@ export async function startService(config: GripConfig, name: ServiceName, opts: 
   const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
   while (Date.now() < deadline) {
     if (!recordAlive(record)) throw new ServicesError(`${name} exited during start; the end of ${log}:\n${logTail(log)}`);
-    if (await healthy(url)) return { started: true, record };
+    if (isUp(await probeHealth(url))) return { started: true, record };
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new ServicesError(`${name} did not report healthy at ${url}/healthz within ${Math.round((opts.timeoutMs ?? 180_000) / 1000)} s; the end of ${log}:\n${logTail(log)}`);

@@ -12,10 +12,10 @@ import { loadConfig, type GripConfig } from './config.ts';
 import { EmbeddingsClient } from './embeddings.ts';
 import { FileLlmCache } from './file-llm-cache.ts';
 import { connectSerde, ensureTopics, platformaticTransport, type KafkaTransport, type Serde } from './kafka/index.ts';
-import { errorMessage } from './kafka/errors.ts';
+import { errorMessage, isConnectionError, kafkaFailureKind } from './kafka/errors.ts';
 import { LlmClient } from './llm.ts';
 import { jsonLogger, type Logger } from './log.ts';
-import { DEFAULT_BACKOFF, backoffDelay, sleep, withRetry } from './retry.ts';
+import { DEFAULT_BACKOFF, withRetry } from './retry.ts';
 import { parseRunFile, readRunFile, resolveRunSettings, type RunSettings } from './settings.ts';
 import { healthReport, startOpsServer, withDependencies, type OpsServer } from './http.ts';
 import { processDependencies } from './dependencies.ts';
@@ -29,27 +29,36 @@ export function serviceSettings(config: GripConfig): RunSettings {
   const file = config.services.settingsFile ? readRunFile(config.services.settingsFile) : parseRunFile({});
   return resolveRunSettings(file, {}, config, LLM_STEPS);
 }
-/** Connects to Kafka and the registry (waiting for them a while: services may start before the broker). */
-export async function connectKafka(config: GripConfig, log: Logger, attempts = 10): Promise<{ transport: KafkaTransport; serde: Serde }> {
+/**
+ * Connects to Kafka and the registry, waiting for them (retry.ts) up to `patienceMs`: services may
+ * start before the broker, or while it restarts. Then a clear error naming both addresses.
+ */
+export async function connectKafka(config: GripConfig, log: Logger, patienceMs = 180_000): Promise<{ transport: KafkaTransport; serde: Serde }> {
   const transport = platformaticTransport(config.kafka);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const admin = transport.admin();
-      try {
-        const created = await ensureTopics(admin);
-        if (created.length > 0) log('info', 'created topics', { topics: created });
-      } finally {
-        await admin.close().catch(() => undefined);
-      }
-      const serde = await connectSerde({ url: config.registry.url });
-      return { transport, serde };
-    } catch (error) {
-      if (attempt + 1 >= attempts) {
-        throw new Error(`cannot reach Kafka at ${config.kafka.bootstrapServers.join(',')} / the schema registry at ${config.registry.url}: ${errorMessage(error)}`, { cause: error });
-      }
-      log('warn', 'Kafka or schema registry not ready; retrying', { attempt, error: errorMessage(error) });
-      await sleep(backoffDelay(attempt, { ...DEFAULT_BACKOFF, maxMs: 5000 }));
-    }
+  try {
+    return await withRetry(
+      {
+        site: 'kafka_connect',
+        dependency: 'kafka',
+        classify: (error) => kafkaFailureKind(error) ?? (isConnectionError(error) || /registry|fetch failed|ECONN/i.test(errorMessage(error)) ? 'transient' : undefined),
+        patienceMs,
+        backoff: { ...DEFAULT_BACKOFF, maxMs: 5000 },
+        onRetry: (error, _kind, attempt) => log('warn', 'Kafka or schema registry not ready; retrying', { attempt, error: errorMessage(error) }),
+      },
+      async () => {
+        const admin = transport.admin();
+        try {
+          const created = await ensureTopics(admin);
+          if (created.length > 0) log('info', 'created topics', { topics: created });
+        } finally {
+          await admin.close().catch(() => undefined);
+        }
+        const serde = await connectSerde({ url: config.registry.url });
+        return { transport, serde };
+      },
+    );
+  } catch (error) {
+    throw new Error(`cannot reach Kafka at ${config.kafka.bootstrapServers.join(',')} / the schema registry at ${config.registry.url}: ${errorMessage(error)}`, { cause: error });
   }
 }
 

@@ -66,8 +66,11 @@ describe('clickhouse-sink service (real Kafka, ClickHouse behind a proxy)', () =
       await new Promise((r) => setTimeout(r, 8000));
       expect(await lag()).toBe(seeds.length); // nothing committed while ClickHouse is unreachable
       expect(await count(`SELECT count() FROM ${database}.seeds WHERE seed_id IN (${ids})`)).toBe(0);
+      // Alive, not ready: it says what it waits on and since when (a crash would fix nothing).
       const health = await fetch(`${sink!.url}/healthz`);
-      expect(health.status).toBe(200); // retrying is not a crash
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ status: 'waiting', dependency: 'clickhouse', since: expect.any(String) });
+      expect((await fetch(`${sink!.url}/livez`)).status).toBe(200);
 
       await proxy.up();
       for (let i = 0; i < 120 && (await lag()) > 0; i++) await new Promise((r) => setTimeout(r, 500));

@@ -106,6 +106,8 @@ export interface StageOptions<In, Out, Prepared = Out | Out[]> {
    */
   onConfigurationError?: 'pause' | 'fail';
   backoff?: BackoffOptions;
+  /** Backoff of the retries while a dependency refuses the configuration. Default 1 s doubling to 30 s. */
+  configurationBackoff?: BackoffOptions;
   /** Where dependency problems are reported and read (default: the process's). */
   board?: DependencyBoard;
   /** Stop gracefully on SIGTERM / SIGINT. Default true; tests pass false. */
@@ -263,7 +265,7 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
           refusedBy = (error as ClassifiedError).dependency ?? stage;
           board.failed(refusedBy, 'configuration', errorMessage(error));
           if (pauses === 0) log('error', 'a dependency refuses the configuration: stage paused, retrying until it works (nothing is committed or dead-lettered)', { stage, dependency: refusedBy, error: errorMessage(error) });
-          await sleep(backoffDelay(pauses++, CONFIGURATION_BACKOFF), stopping.signal).catch(() => undefined);
+          await sleep(backoffDelay(pauses++, options.configurationBackoff ?? CONFIGURATION_BACKOFF), stopping.signal).catch(() => undefined);
           continue;
         }
         firstFailure ??= now();
@@ -403,7 +405,7 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
    * group and resumes from the last commit (the uncommitted rest comes again: at-least-once).
    */
   async function reconnect(cause: unknown): Promise<void> {
-    board.failed('kafka', 'transient', errorMessage(cause));
+    board.failed('kafka', kafkaFailureKind(cause) ?? 'transient', errorMessage(cause));
     log('warn', 'lost the broker; reconnecting when it is back', { stage, error: errorMessage(cause) });
     while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     await commitChain;
@@ -423,7 +425,9 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
         if (batches.length > 0) board.succeeded('kafka');
         return batches;
       } catch (error) {
-        if (polling.signal.aborted || kafkaFailureKind(error) !== 'transient') throw error;
+        // Whatever broke the consumer (connection, coordinator, a fetch that failed its retries), a
+        // new one is the cure; the board says what it waits on.
+        if (polling.signal.aborted) throw error;
         await reconnect(error);
       }
     }

@@ -20,14 +20,32 @@ export type ErrorClass = 'retriable' | 'non_retriable' | 'configuration' | 'unkn
 
 export function classifyError(error: unknown): ErrorClass {
   if (error instanceof ClassifiedError) return error.retriable ? 'retriable' : error.kind === 'configuration' ? 'configuration' : 'non_retriable';
-  if (isConnectionError(error)) return 'retriable';
+  const kafka = kafkaFailureKind(error);
+  if (kafka === 'transient') return 'retriable';
+  if (kafka === 'configuration') return 'configuration';
   return 'unknown';
 }
 
-/** The failure kind of an error met by a Kafka client call: connection problems are transient, the rest unknown. */
+/**
+ * The failure kind of an error met by a Kafka client call: connection problems, timeouts and the
+ * broker's retriable answers (no coordinator or leader yet: a broker starting) are transient,
+ * an authentication failure is configuration, the rest unknown. @platformatic/kafka reports a call
+ * that failed after its own retries as an AggregateError of the attempts' errors: any attempt decides.
+ */
 export function kafkaFailureKind(error: unknown): FailureKind | undefined {
   if (error instanceof ClassifiedError) return error.kind;
-  return isConnectionError(error) ? 'transient' : undefined;
+  if (isConnectionError(error)) return 'transient';
+  let kind: FailureKind | undefined;
+  const visit = (e: unknown, depth: number): void => {
+    if (!e || typeof e !== 'object' || depth > 6 || kind === 'configuration') return;
+    const node = e as { code?: unknown; canRetry?: unknown; errors?: unknown; cause?: unknown };
+    if (node.code === 'PLT_KFK_AUTHENTICATION') kind = 'configuration';
+    else if (node.code === 'PLT_KFK_NETWORK' || node.code === 'PLT_KFK_TIMEOUT' || (node.code === 'PLT_KFK_PROTOCOL' && node.canRetry === true)) kind = 'transient';
+    if (Array.isArray(node.errors)) for (const inner of node.errors) visit(inner, depth + 1);
+    visit(node.cause, depth + 1);
+  };
+  visit(error, 0);
+  return kind;
 }
 
 /** dlq-reason for a non-retriable error. */

@@ -14,14 +14,15 @@
  * applied meanwhile. Only a record that is truly undecodable (bad bytes, an unknown schema id) is
  * skipped: reported to `onBadRecord`, logged as an error with its position, and counted in
  * grip_log_reader_bad_records_total. It stays in the log. Any other error (a bug in a decoder)
- * fails the reader.
+ * fails the reader. A broker that goes away is waited for: the consumer is made again once the
+ * broker answers and the reader goes on from the record after the last one it applied.
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { Counter } from 'prom-client';
-import { classifyError, errorMessage } from './errors.ts';
+import { classifyError, errorMessage, kafkaFailureKind } from './errors.ts';
 import { jsonLogger, type Logger } from '../log.ts';
-import { backoffDelay, sleep, type BackoffOptions } from '../retry.ts';
+import { backoffDelay, sleep, withRetry, type BackoffOptions } from '../retry.ts';
 import type { Serde } from './serde.ts';
 import type { InRecord, KafkaTransport, TopicPartitionOffset } from './transport.ts';
 
@@ -99,15 +100,42 @@ export async function readLog<T>(options: LogReaderOptions<T>): Promise<LogReade
   }
 
   const groupId = `grip-reader.${options.name}.${os.hostname()}.${process.pid}.${randomUUID().slice(0, 8)}`;
-  const consumer = await transport.consumer({ groupId, topics: [topic], fromBeginning: true, maxWaitMs: 200, maxRecords: 1000 });
+  const join = () => transport.consumer({ groupId, topics: [topic], fromBeginning: true, maxWaitMs: 200, maxRecords: 1000 });
+  let consumer = await join();
   const polling = new AbortController();
   const log = options.log ?? jsonLogger();
+  /** Per partition, the offset after the last record applied: a new consumer reads from the start again. */
+  const applied = new Map<number, bigint>();
+
+  /** The consumer's connection failed: a new one once the broker answers (the group never commits: it reads from the start). */
+  async function rejoin(cause: unknown): Promise<boolean> {
+    log('warn', 'log reader lost the broker; reading on from where it was once it is back', { reader: options.name, topic, error: errorMessage(cause) });
+    await consumer.close().catch(() => undefined);
+    try {
+      consumer = await withRetry(
+        { site: 'kafka_consume', dependency: 'kafka', classify: (e) => kafkaFailureKind(e) ?? 'transient', patienceMs: Number.POSITIVE_INFINITY, backoff: { initialMs: 250, maxMs: 5000, factor: 2 }, signal: polling.signal },
+        join,
+      );
+      return true;
+    } catch (error) {
+      if (polling.signal.aborted) return false;
+      throw error;
+    }
+  }
 
   async function loop(): Promise<void> {
     while (!polling.signal.aborted) {
-      const batches = await consumer.nextBatches(polling.signal);
+      let batches;
+      try {
+        batches = await consumer.nextBatches(polling.signal);
+      } catch (error) {
+        if (polling.signal.aborted || !(await rejoin(error))) return;
+        continue;
+      }
       for (const batch of batches) {
         for (const record of batch.records) {
+          if (record.offset < (applied.get(record.partition) ?? 0n)) continue; // read again after a rejoin
+          applied.set(record.partition, record.offset + 1n);
           const decoded = await decodeRecord(record);
           if (decoded === STOPPED) return;
           if (decoded === SKIPPED) {
