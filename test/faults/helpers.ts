@@ -42,6 +42,8 @@ export interface FakeModelOptions {
   latencyMs?: (prompt: string) => number;
   /** The first request of this prompt takes `ms` (a slot stuck on a long generation). */
   stall?: { prompt: string; ms: number };
+  /** Share of chat completions answered 500 or 502 (a flaky endpoint), repeatable by `seed`. */
+  errorRate?: number;
 }
 
 export interface FakeModel extends FakeOpenAI {
@@ -75,7 +77,7 @@ export async function startFakeModel(options: FakeModelOptions = {}): Promise<Fa
     }
     return options.latencyMs?.(prompt) ?? 0;
   };
-  const server = await startFakeOpenAI({ reply, latencyMs: latency });
+  const server = await startFakeOpenAI({ reply, latencyMs: latency, errorRate: options.errorRate, seed: 7 });
   return Object.assign(server, { stalledSince: () => stalledAt });
 }
 

@@ -427,8 +427,13 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
       } catch (error) {
         // Whatever broke the consumer (connection, coordinator, a fetch that failed its retries), a
         // new one is the cure; the board says what it waits on.
-        if (polling.signal.aborted) throw error;
-        await reconnect(error);
+        if (polling.signal.aborted) return []; // stopping: nothing more to read
+        try {
+          await reconnect(error);
+        } catch (failure) {
+          if (polling.signal.aborted) return [];
+          throw failure;
+        }
       }
     }
   }
