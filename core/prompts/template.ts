@@ -91,6 +91,8 @@ export function longestAnswerChars(schema: Record<string, unknown>): number {
   if (s.const !== undefined) return JSON.stringify(s.const).length;
   switch (s.type) {
     case 'string':
+      // llama.cpp builds a string with a pattern from the pattern alone: its maxLength is not enforced.
+      if (typeof (s as { pattern?: unknown }).pattern === 'string') return patternMaxChars((s as { pattern: string }).pattern) + 2;
       return s.maxLength === undefined ? Infinity : s.maxLength + 2;
     case 'boolean':
     case 'null':
@@ -106,6 +108,73 @@ export function longestAnswerChars(schema: Record<string, unknown>): number {
     default:
       return Infinity;
   }
+}
+
+/**
+ * The longest text an anchored regex of the JSON-schema subset can match: literals, escapes, [classes],
+ * (groups|alternatives), ?, {n}, {m,n}; Infinity for *, + or {m,} (a grammar built from such a
+ * pattern lets a model write for ever: nothing closes the string).
+ */
+export function patternMaxChars(pattern: string): number {
+  let i = 0;
+  const atom = (): number => {
+    const c = pattern[i];
+    if (c === '(') {
+      i++;
+      if (pattern.startsWith('?:', i)) i += 2;
+      const n = alternatives();
+      if (pattern[i] !== ')') throw new SyntaxError(`unbalanced group in ${pattern}`);
+      i++;
+      return n;
+    }
+    if (c === '[') {
+      i++;
+      while (i < pattern.length && pattern[i] !== ']') i += pattern[i] === '\\' ? 2 : 1;
+      i++;
+      return 1;
+    }
+    if (c === '\\') {
+      i += 2;
+      return 1;
+    }
+    i++;
+    return c === '^' || c === '$' ? 0 : 1;
+  };
+  const quantified = (): number => {
+    const n = atom();
+    const q = pattern[i];
+    if (q === '*' || q === '+') {
+      i++;
+      return Infinity;
+    }
+    if (q === '?') {
+      i++;
+      return n;
+    }
+    if (q === '{') {
+      const m = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i));
+      if (m) {
+        i += m[0].length;
+        const max = m[2] === undefined ? Number(m[1]) : m[3] === '' ? Infinity : Number(m[3]);
+        return max === 0 ? 0 : n * max;
+      }
+    }
+    return n;
+  };
+  const sequence = (): number => {
+    let n = 0;
+    while (i < pattern.length && pattern[i] !== '|' && pattern[i] !== ')') n += quantified();
+    return n;
+  };
+  const alternatives = (): number => {
+    let n = sequence();
+    while (pattern[i] === '|') {
+      i++;
+      n = Math.max(n, sequence());
+    }
+    return n;
+  };
+  return alternatives();
 }
 
 /**

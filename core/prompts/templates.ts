@@ -84,7 +84,7 @@ function kcExtractionFor(d?: DomainPrompts) {
   const pool = d?.kc_examples ?? [];
   return defineTemplate({
     name: 'kc_extraction',
-    maxTokens: 450,
+    maxTokens: 920,
     system: `You identify the key mathematical concepts (KCs) that ${subjectOf(d)} and their solutions rely on.`,
     user: joinLines([
       'List 1 to 5 key concepts of this problem. Rules:',
@@ -110,7 +110,7 @@ export const kcFilterAnswer = z.object({
 });
 export const kcFilter = defineTemplate({
   name: 'kc_filter',
-  maxTokens: 1850,
+  maxTokens: 2300,
   system: 'You check key mathematical concepts extracted from a problem.',
   user: [
     'For each listed concept decide whether to keep it. Drop it if it is vague, wrong for this problem,',
@@ -195,8 +195,16 @@ export const difficultyRating = defineTemplate({
 });
 
 // 6. Solution: step by step, final answer in \boxed{} (or the domain's format).
-// A final answer is short and has at least one letter or digit: a grammar then cannot end it at "" or ".".
-const finalAnswer = z.string().trim().min(1).max(200).regex(/^[^\n]*[A-Za-z0-9][^\n]*$/, 'a final answer holds a number or an expression');
+// A final answer is short and has at least one letter or digit. Checked after parsing, not as a
+// schema pattern: llama.cpp builds a patterned string from the pattern alone, without its maxLength,
+// and [^\n]* let the tiny model write `"final_answer": "1", 1000000...` (the quote inside the
+// pattern) until max_tokens cut every solve off; a plain string closes at maxLength.
+const finalAnswer = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((a) => /[A-Za-z0-9]/.test(a) && !a.includes('\n'), 'a final answer holds a number or an expression, on one line');
 export const solutionAnswer = z.object({
   // The answer's own field is the source of truth; a solution that forgot \boxed{} gets it added by
   // withBoxedAnswer (a re-ask for a missing decoration wastes a call and rarely helps a small model).
