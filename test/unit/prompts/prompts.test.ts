@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RELATIONS } from '../../../core/combos/index.ts';
 import { loadAllDomains } from '../../../services/runtime/domains.ts';
-import { buildPromptSet, defineTemplate, longestAnswerChars, MIN_CHARS_PER_TOKEN, pickKcExamples, type PromptTemplate, KC_NAME_PATTERN, tokensToCloseAnswer, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, RELATION_HINTS, withBoxedAnswer } from '../../../core/prompts/index.ts';
+import { buildPromptSet, defineTemplate, longestAnswerChars, MIN_CHARS_PER_TOKEN, patternMaxChars, pickKcExamples, type PromptTemplate, KC_NAME_PATTERN, tokensToCloseAnswer, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, RELATION_HINTS, withBoxedAnswer } from '../../../core/prompts/index.ts';
 
 const PLAIN_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern']);
 
@@ -169,6 +169,30 @@ describe('JSON schemas', () => {
     expect(longestAnswerChars({ type: 'object', properties: { ok: { type: 'boolean' } } })).toBe(2 + gap + (4 + 2 + 2 * gap + 5));
     expect(longestAnswerChars({ type: 'string', enum: ['easy', 'medium'] })).toBe(8);
     expect(tokensToCloseAnswer({ type: 'string', maxLength: 138 })).toBe(Math.ceil(140 / MIN_CHARS_PER_TOKEN));
+  });
+
+  it('patternMaxChars: the longest text an anchored pattern matches; Infinity when * or + lets it run on', () => {
+    expect(patternMaxChars('^abc$')).toBe(3);
+    expect(patternMaxChars('^[a-z]{2,5}(x|yz)?$')).toBe(7);
+    expect(patternMaxChars('^\\d{3}( [A-Z]{1,2}){0,4}$')).toBe(3 + 4 * 3);
+    expect(patternMaxChars(KC_NAME_PATTERN.source)).toBe(1 + 19 + 2 + 9 * 21);
+    expect(patternMaxChars('^[^\\n]*[A-Za-z0-9][^\\n]*$')).toBe(Infinity);
+    expect(patternMaxChars('^a+$')).toBe(Infinity);
+    expect(patternMaxChars('^a{2,}$')).toBe(Infinity);
+    // A patterned string is counted by its pattern: llama.cpp does not enforce maxLength beside one.
+    expect(longestAnswerChars({ type: 'string', maxLength: 5, pattern: '^a{1,40}$' })).toBe(42);
+    expect(longestAnswerChars({ type: 'string', maxLength: 5, pattern: '^[^\\n]*$' })).toBe(Infinity);
+  });
+
+  it('final answers: a plain bounded string in the schema (no pattern a quote can slip through); one line with a letter or digit after parsing', () => {
+    for (const t of [PROMPTS.solution, PROMPTS.answer_check]) {
+      const fa = (t.schema.properties as any).final_answer;
+      expect(fa.pattern, t.name).toBeUndefined();
+      expect(fa.maxLength, t.name).toBe(200);
+    }
+    expect(PROMPTS.answer_check.parse({ work: 'w', final_answer: '\\frac{1}{2}' }).final_answer).toBe('\\frac{1}{2}');
+    expect(PROMPTS.answer_check.parse({ work: 'w', final_answer: ' 42 ' }).final_answer).toBe('42');
+    for (const bad of ['.', '""', '1\n2', ' ']) expect(() => PROMPTS.answer_check.parse({ work: 'w', final_answer: bad }), JSON.stringify(bad)).toThrow(PromptAnswerError);
   });
 
   it("every template's token cap lets the grammar close the longest answer its schema allows (no JSON cut off at max_tokens)", () => {
