@@ -1,4 +1,4 @@
-export { defineTemplate, jsonSchemaOf, PromptAnswerError, DATA_RULE, type ChatMessage, type PromptTemplate, type TemplateSpec, type VarKind } from './template.ts';
+export { defineTemplate, jsonSchemaOf, longestAnswerChars, patternMaxChars, tokensToCloseAnswer, MIN_CHARS_PER_TOKEN, PromptAnswerError, DATA_RULE, type ChatMessage, type PromptTemplate, type TemplateSpec, type VarKind } from './template.ts';
 export {
   PROMPTS,
   promptVersions,

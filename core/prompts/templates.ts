@@ -25,7 +25,10 @@ export interface DomainPrompts {
 
 const shortText = z.string().trim().min(1);
 // Length caps keep a small model from rambling inside a JSON string until it runs out of tokens;
-// llama.cpp and vLLM enforce maxLength/maxItems in their JSON-schema grammars.
+// llama.cpp and vLLM enforce maxLength/maxItems in their JSON-schema grammars. Each template's
+// maxTokens is at least tokensToCloseAnswer(its schema): a rambling answer is closed by the grammar
+// at the caps, never cut off by the token limit with its JSON open (which cost three tries and a
+// DLQ entry per call with the local tiny model).
 // A KC name is words: a first word of letters (at least two), then up to nine more words of letters,
 // digits and a little punctuation, each at most 20 characters. Grammar-constrained decoding can then
 // not answer "1", "2", "3" or "a_1" or "a-b-c-d-..." (what a tiny model wrote for word problems),
@@ -81,7 +84,7 @@ function kcExtractionFor(d?: DomainPrompts) {
   const pool = d?.kc_examples ?? [];
   return defineTemplate({
     name: 'kc_extraction',
-    maxTokens: 200,
+    maxTokens: 920,
     system: `You identify the key mathematical concepts (KCs) that ${subjectOf(d)} and their solutions rely on.`,
     user: joinLines([
       'List 1 to 5 key concepts of this problem. Rules:',
@@ -107,7 +110,7 @@ export const kcFilterAnswer = z.object({
 });
 export const kcFilter = defineTemplate({
   name: 'kc_filter',
-  maxTokens: 800,
+  maxTokens: 2300,
   system: 'You check key mathematical concepts extracted from a problem.',
   user: [
     'For each listed concept decide whether to keep it. Drop it if it is vague, wrong for this problem,',
@@ -126,7 +129,7 @@ export const synonymCheckAnswer = z
   .refine((a) => !a.same || a.representative.trim() !== '', { message: 'a representative name is required when same is true', path: ['representative'] });
 export const synonymCheck = defineTemplate({
   name: 'synonym_check',
-  maxTokens: 100,
+  maxTokens: 170,
   system: 'You decide whether two names denote the same mathematical concept.',
   user: [
     'Do these two names denote the same mathematical concept (synonyms or notational variants)?',
@@ -156,7 +159,7 @@ export const synthesisAnswer = z.object({ problem: z.string().trim().min(40).max
 export function synthesisTemplate(hint: string, d?: DomainPrompts) {
   return defineTemplate({
     name: 'problem_synthesis',
-    maxTokens: 600,
+    maxTokens: 1150,
     system: `You write new, self-contained ${subjectOf(d)}.`,
     user: joinLines([
       'Write one new problem that integrates all of these key concepts organically, so that solving it requires each of them.',
@@ -179,7 +182,7 @@ function synthesisFor<R extends string>(d: DomainPrompts | undefined, hints: Rec
 export const difficultyAnswer = z.object({ difficulty: z.enum(['easy', 'medium', 'hard']), reason });
 export const difficultyRating = defineTemplate({
   name: 'difficulty_rating',
-  maxTokens: 120,
+  maxTokens: 250,
   system: 'You rate the difficulty of mathematics problems.',
   user: [
     'Rate the difficulty of this problem for a strong high-school competitor:',
@@ -192,19 +195,28 @@ export const difficultyRating = defineTemplate({
 });
 
 // 6. Solution: step by step, final answer in \boxed{} (or the domain's format).
-// A final answer is short and has at least one letter or digit: a grammar then cannot end it at "" or ".".
-const finalAnswer = z.string().trim().min(1).max(200).regex(/^[^\n]*[A-Za-z0-9][^\n]*$/, 'a final answer holds a number or an expression');
+// A final answer is short and has at least one letter or digit. Checked after parsing, not as a
+// schema pattern: llama.cpp builds a patterned string from the pattern alone, without its maxLength,
+// and [^\n]* let the tiny model write `"final_answer": "1", 1000000...` (the quote inside the
+// pattern) until max_tokens cut every solve off; a plain string closes at maxLength.
+const finalAnswer = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((a) => /[A-Za-z0-9]/.test(a) && !a.includes('\n'), 'a final answer holds a number or an expression, on one line');
 export const solutionAnswer = z.object({
   // The answer's own field is the source of truth; a solution that forgot \boxed{} gets it added by
   // withBoxedAnswer (a re-ask for a missing decoration wastes a call and rarely helps a small model).
-  solution: z.string().trim().min(1).max(4000),
+  // 3000 characters: longer than 299 of the 300 shipped MATH-train solutions (the longest: 3,237).
+  solution: z.string().trim().min(1).max(3000),
   final_answer: finalAnswer,
 });
 const BOXED_INSTRUCTION = 'state the final answer inside \\boxed{}';
 function solutionFor(d?: DomainPrompts) {
   return defineTemplate({
     name: 'solution',
-    maxTokens: 1200,
+    maxTokens: 2400,
     system: `You solve ${subjectOf(d)} carefully.`,
     user: [
       `Solve this problem step by step, then ${d?.answer_instruction ?? BOXED_INSTRUCTION}.`,
@@ -219,11 +231,11 @@ function solutionFor(d?: DomainPrompts) {
 // 6b. Self-consistency: an independent second solve, short, whose final answer must agree with the
 // candidate's. Another prompt than the solver's (answer first, brief work), so it is not the same
 // call answered from the cache, and cheaper than a full worked solution.
-export const answerCheckAnswer = z.object({ work: z.string().trim().max(1500), final_answer: finalAnswer });
+export const answerCheckAnswer = z.object({ work: z.string().trim().max(600), final_answer: finalAnswer });
 function answerCheckFor(d?: DomainPrompts) {
   return defineTemplate({
     name: 'answer_check',
-    maxTokens: 500,
+    maxTokens: 680,
     system: `You solve ${subjectOf(d)} independently and check answers.`,
     user: [
       'Solve this problem on your own. Keep the work brief.',

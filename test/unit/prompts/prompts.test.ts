@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RELATIONS } from '../../../core/combos/index.ts';
-import { buildPromptSet, defineTemplate, pickKcExamples, type PromptTemplate, KC_NAME_PATTERN, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, RELATION_HINTS, withBoxedAnswer } from '../../../core/prompts/index.ts';
+import { loadAllDomains } from '../../../services/runtime/domains.ts';
+import { buildPromptSet, defineTemplate, longestAnswerChars, MIN_CHARS_PER_TOKEN, patternMaxChars, pickKcExamples, type PromptTemplate, KC_NAME_PATTERN, tokensToCloseAnswer, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, RELATION_HINTS, withBoxedAnswer } from '../../../core/prompts/index.ts';
 
 const PLAIN_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern']);
 
@@ -157,5 +158,55 @@ describe('JSON schemas', () => {
     for (const ok of ['unit rate', 'Pythagorean theorem', "Vieta's formulas", 'Law of sines (triangle)', 'GCD of two numbers', 'area of a 30-60-90 triangle']) expect(KC_NAME_PATTERN.test(ok), ok).toBe(true);
     for (const bad of ['1', '2', '5', 'x', '3.14', 'a_1', 'a-b-c-d-e-f', 'aabc"', '"quoted"', 'a\nb', 'two  spaces', '']) expect(KC_NAME_PATTERN.test(bad), JSON.stringify(bad)).toBe(false);
     expect((PROMPTS.kc_extraction.schema.properties as any).kcs.items.pattern).toBe(KC_NAME_PATTERN.source);
+  });
+
+  it('longestAnswerChars: strings at maxLength, arrays at maxItems, the whitespace a grammar allows; unbounded is Infinity', () => {
+    const gap = 22;
+    expect(longestAnswerChars({ type: 'string', maxLength: 10 })).toBe(12);
+    expect(longestAnswerChars({ type: 'string' })).toBe(Infinity);
+    expect(longestAnswerChars({ type: 'array', items: { type: 'string', maxLength: 3 } })).toBe(Infinity);
+    expect(longestAnswerChars({ type: 'array', maxItems: 2, items: { type: 'string', maxLength: 3 } })).toBe(2 + gap + 2 * (5 + 1 + gap));
+    expect(longestAnswerChars({ type: 'object', properties: { ok: { type: 'boolean' } } })).toBe(2 + gap + (4 + 2 + 2 * gap + 5));
+    expect(longestAnswerChars({ type: 'string', enum: ['easy', 'medium'] })).toBe(8);
+    expect(tokensToCloseAnswer({ type: 'string', maxLength: 138 })).toBe(Math.ceil(140 / MIN_CHARS_PER_TOKEN));
+  });
+
+  it('patternMaxChars: the longest text an anchored pattern matches; Infinity when * or + lets it run on', () => {
+    expect(patternMaxChars('^abc$')).toBe(3);
+    expect(patternMaxChars('^[a-z]{2,5}(x|yz)?$')).toBe(7);
+    expect(patternMaxChars('^\\d{3}( [A-Z]{1,2}){0,4}$')).toBe(3 + 4 * 3);
+    expect(patternMaxChars(KC_NAME_PATTERN.source)).toBe(1 + 19 + 2 + 9 * 21);
+    expect(patternMaxChars('^[^\\n]*[A-Za-z0-9][^\\n]*$')).toBe(Infinity);
+    expect(patternMaxChars('^a+$')).toBe(Infinity);
+    expect(patternMaxChars('^a{2,}$')).toBe(Infinity);
+    // A patterned string is counted by its pattern: llama.cpp does not enforce maxLength beside one.
+    expect(longestAnswerChars({ type: 'string', maxLength: 5, pattern: '^a{1,40}$' })).toBe(42);
+    expect(longestAnswerChars({ type: 'string', maxLength: 5, pattern: '^[^\\n]*$' })).toBe(Infinity);
+  });
+
+  it('final answers: a plain bounded string in the schema (no pattern a quote can slip through); one line with a letter or digit after parsing', () => {
+    for (const t of [PROMPTS.solution, PROMPTS.answer_check]) {
+      const fa = (t.schema.properties as any).final_answer;
+      expect(fa.pattern, t.name).toBeUndefined();
+      expect(fa.maxLength, t.name).toBe(200);
+    }
+    expect(PROMPTS.answer_check.parse({ work: 'w', final_answer: '\\frac{1}{2}' }).final_answer).toBe('\\frac{1}{2}');
+    expect(PROMPTS.answer_check.parse({ work: 'w', final_answer: ' 42 ' }).final_answer).toBe('42');
+    for (const bad of ['.', '""', '1\n2', ' ']) expect(() => PROMPTS.answer_check.parse({ work: 'w', final_answer: bad }), JSON.stringify(bad)).toThrow(PromptAnswerError);
+  });
+
+  it("every template's token cap lets the grammar close the longest answer its schema allows (no JSON cut off at max_tokens)", () => {
+    // A tiny model loops inside a string until the grammar closes it at maxLength; a cap below the
+    // schema's longest answer cut it off first, with its JSON open (llama.cpp: 500 or a truncated
+    // text), three tries each, and every combination of a real grip run ended in the DLQ.
+    const sets = [PROMPTS, ...loadAllDomains().map((d) => d.prompts)];
+    for (const set of sets) {
+      const templates: PromptTemplate<unknown>[] = Object.values(set).flatMap((t) => (typeof t === 'function' ? [] : 'schema' in t ? [t as PromptTemplate<unknown>] : Object.values(t)));
+      for (const t of templates) {
+        const need = tokensToCloseAnswer(t.schema);
+        expect(Number.isFinite(need), `${t.name}: every string and array of its schema needs a bound`).toBe(true);
+        expect(t.maxTokens, `${t.name}: maxTokens ${t.maxTokens} < ${need} needed to close its longest answer`).toBeGreaterThanOrEqual(need);
+      }
+    }
   });
 });
