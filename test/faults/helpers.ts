@@ -19,7 +19,7 @@ import { consumerGroupsOf, SERVICE_NAMES } from '../../services/stages.ts';
 import { answerGripPrompt } from '../fixtures/grip-answers.ts';
 import { startFakeOpenAI, type FakeOpenAI, type ScriptedReply } from '../fixtures/openai-server.ts';
 import { checkInvariants, describeViolations, missingDeadLetters, readDeadLetterRecords } from '../invariants/invariants.ts';
-import { clickhouse, GRIP, grip, pipelineLag, resetPipeline, servicesEnv, waitFor } from '../e2e/pipeline-helpers.ts';
+import { clickhouse, GRIP, grip, pipelineLag, resetPipeline, scalar, servicesEnv, waitFor } from '../e2e/pipeline-helpers.ts';
 
 export { grip, rows, scalar, waitFor } from '../e2e/pipeline-helpers.ts';
 
@@ -185,6 +185,20 @@ export async function expectInvariants(ch: ClickHouseClient, f: FaultEnv): Promi
   const serde = await connectSerde({ url: f.config.registry.url });
   violations.push(...(await missingDeadLetters(ch, f.db, await readDeadLetterRecords(platformaticTransport(f.config.kafka), serde))));
   expect(violations, describeViolations(violations)).toEqual([]);
+}
+
+/**
+ * The end of a pipeline scenario: every combination has a candidate or a dead letter, every
+ * candidate a verdict or a dead letter, and every invariant holds.
+ */
+export async function expectAccountedFor(ch: ClickHouseClient, f: FaultEnv): Promise<void> {
+  expect(
+    await scalar(ch, `SELECT count() FROM ${f.db}.pairs FINAL WHERE combo_id NOT IN (SELECT combo_id FROM ${f.db}.candidates) AND combo_id NOT IN (SELECT message_key FROM ${f.db}.dead_letters WHERE source_topic = 'grip.pairs')`),
+  ).toBe(0);
+  expect(
+    await scalar(ch, `SELECT count() FROM ${f.db}.candidates FINAL WHERE candidate_id NOT IN (SELECT candidate_id FROM ${f.db}.verdicts) AND candidate_id NOT IN (SELECT message_key FROM ${f.db}.dead_letters WHERE source_topic = 'grip.candidates')`),
+  ).toBe(0);
+  await expectInvariants(ch, f);
 }
 
 /** What a scenario works with, set by `faultScenario`'s beforeAll. */
