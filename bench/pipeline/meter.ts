@@ -1,10 +1,11 @@
 /**
- * Counts and times the HTTP requests an LlmClient sends, through the client's injectable fetch:
+ * Counts and times the HTTP requests an LlmClient sends, through the client's injectable POST:
  * a request counts when its response arrives, and the rate is completed requests over the time from
  * the first request sent to the last response received. The capacity phase and the pipeline phase
  * are measured by the same meter, so their ratio compares like with like.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { undiciPost, type HttpPost } from '../../services/runtime/openai-http.ts';
 
 export interface RateFigures {
   requests: number;
@@ -29,16 +30,16 @@ export class RequestMeter {
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
-  /** A fetch that records every request, for LlmClientOptions.fetch. */
-  wrap(inner: typeof fetch = fetch): typeof fetch {
-    return async (input, init) => {
+  /** A POST that records every request, for LlmClientOptions.http. */
+  wrap(inner: HttpPost = undiciPost): HttpPost {
+    return async (request) => {
       const started = this.clock();
       this.first = Math.min(this.first, started);
       this.inFlight++;
       this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
       try {
-        const response = await inner(input, init);
-        if (response.ok) {
+        const response = await inner(request);
+        if (response.status >= 200 && response.status < 300) {
           this.completed++;
           this.ends.push(this.clock());
           this.latencies.push(this.clock() - started);

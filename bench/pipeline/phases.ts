@@ -43,7 +43,7 @@ export async function measureCapacity(endpoint: BenchEndpoint, shape: EndpointSh
   // a queue bound would answer 429 beyond it: stay inside
   const concurrency = inFlight ?? Math.min(2 * slots, slots + (shape.queueBound ?? Infinity));
   const fire = async (meter: RequestMeter, n: number, tag: string) => {
-    const llm = new LlmClient({ endpoints: benchEndpoints(endpoint.baseUrl), cache: new MemoryLlmCache(), concurrency, limiters: fixedLimiters(concurrency), fetch: meter.wrap() });
+    const llm = new LlmClient({ endpoints: benchEndpoints(endpoint.baseUrl), cache: new MemoryLlmCache(), concurrency, limiters: fixedLimiters(concurrency), http: meter.wrap() });
     // distinct KC names: distinct prompts, so each call is a request
     await Promise.all(Array.from({ length: n }, (_, i) => llm.json('synthesize', problemSynthesis['2-hop'], { kcs: [`${tag} probe ${i}`, 'circle equation'] })));
   };
@@ -147,7 +147,7 @@ export async function measurePipeline(endpoint: BenchEndpoint, slots: number, me
       cache: new MemoryLlmCache(),
       concurrency: t.llmConcurrency ?? settings.concurrency,
       ...(t.llmConcurrency ? { limiters: fixedLimiters(t.llmConcurrency) } : {}),
-      fetch: meter.wrap(),
+      http: meter.wrap(),
     });
     const flow = { ...llmStageFlow(settings.concurrency, llm), ...(t.concurrency ? { concurrency: t.concurrency, ready: undefined } : {}) };
     if (t.maxInFlightBatches) flow.maxInFlightBatches = t.maxInFlightBatches;

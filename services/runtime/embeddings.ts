@@ -4,10 +4,10 @@
  * later; 401/403/404 is a configuration error: the stage pauses; other 4xx: the message's fault), a
  * concurrency cap and a cache by (model, text), so that a KC name seen again costs no request.
  */
-import OpenAI from 'openai';
 import { Counter, Histogram } from 'prom-client';
 import type { LlmEndpoint } from './config.ts';
 import { ClassifiedError } from './errors.ts';
+import { EndpointConnectionError, EndpointHttpError, OpenAiEndpoint, type EmbeddingsAnswer } from './openai-http.ts';
 import { DEFAULT_BACKOFF, httpFailureKind, withRetry, type BackoffOptions } from './retry.ts';
 import { Semaphore } from './semaphore.ts';
 
@@ -38,7 +38,7 @@ export interface EmbeddingsOptions {
 }
 
 export class EmbeddingsClient {
-  private readonly client: OpenAI;
+  private readonly client: OpenAiEndpoint;
   private readonly limiter: Semaphore;
   private readonly cache = new Map<string, Float32Array>();
   private readonly opts: Required<Omit<EmbeddingsOptions, 'endpoint'>>;
@@ -54,7 +54,7 @@ export class EmbeddingsClient {
       backoff: options.backoff ?? DEFAULT_BACKOFF,
       cacheEntries: options.cacheEntries ?? 200_000,
     };
-    this.client = new OpenAI({ baseURL: options.endpoint.baseUrl, apiKey: options.endpoint.apiKey, maxRetries: 0, timeout: this.opts.timeoutMs });
+    this.client = new OpenAiEndpoint(options.endpoint.baseUrl, options.endpoint.apiKey);
     this.limiter = new Semaphore(this.opts.concurrency);
   }
 
@@ -86,8 +86,8 @@ export class EmbeddingsClient {
         dependency,
         classify: (error) => {
           if (error instanceof ClassifiedError) return error.kind;
-          if (error instanceof OpenAI.APIError && error.status !== undefined) return httpFailureKind(error.status);
-          if (error instanceof OpenAI.APIConnectionError) return 'transient'; // includes timeouts
+          if (error instanceof EndpointHttpError) return httpFailureKind(error.status);
+          if (error instanceof EndpointConnectionError) return 'transient'; // includes timeouts
           return undefined;
         },
         patienceMs: this.opts.patienceMs,
@@ -108,10 +108,10 @@ export class EmbeddingsClient {
         const started = performance.now();
         try {
           this.requests++;
-          const response = await this.client.embeddings.create({ model: this.options.endpoint.model, input: batch, encoding_format: 'float' });
+          const response = await this.client.call<EmbeddingsAnswer>('embeddings', { model: this.options.endpoint.model, input: batch, encoding_format: 'float' }, this.opts.timeoutMs);
           embeddingSeconds.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
-          if (response.data.length !== batch.length) {
-            throw new ClassifiedError(`embeddings: asked for ${batch.length} vectors, got ${response.data.length}`, 'transient', 'embeddings_transient', { dependency });
+          if (!Array.isArray(response.data) || response.data.length !== batch.length) {
+            throw new ClassifiedError(`embeddings: asked for ${batch.length} vectors, got ${Array.isArray(response.data) ? response.data.length : 'no data array'}`, 'transient', 'embeddings_transient', { dependency });
           }
           for (const item of response.data) this.remember(batch[item.index], normalize(item.embedding as number[]));
           embeddedTexts.inc({ source: 'server' }, batch.length);

@@ -1,6 +1,6 @@
 /**
  * The LLM client every stage uses: OpenAI-compatible chat completions with a JSON-schema response
- * format, on the `openai` package. It adds what a data pipeline needs around one call:
+ * format, over openai-http.ts (undici; why not the openai SDK: there). It adds what a data pipeline needs around one call:
  * - a response cache keyed by a deterministic id (stage + prompt version + model + messages), so a
  *   redelivered message or a resumed run never pays for the same call twice;
  * - an adaptive concurrency limit per endpoint, shared by every client of the process
@@ -10,13 +10,13 @@
  * - validation of every answer against the prompt's parser and a bounded re-ask when it fails;
  * - token and call accounting per stage, as prom-client metrics and as plain numbers for reports.
  */
-import OpenAI from 'openai';
 import { Counter, Histogram } from 'prom-client';
 import { deterministicId } from '../../core/util/hash.ts';
 import type { LlmEndpoint } from './config.ts';
 import { ClassifiedError, type FailureKind } from './errors.ts';
 import { DEFAULT_BACKOFF, httpFailureKind, sleep, withRetry, type BackoffOptions } from './retry.ts';
 import type { AdaptiveLimiter, Outcome } from './limiter.ts';
+import { EndpointConnectionError, EndpointHttpError, OpenAiEndpoint, type ChatCompletion, type HttpPost } from './openai-http.ts';
 import { ceilingOf, endpointLabel, llmThrottles, processLimiters, type ConcurrencySetting, type LimiterRegistry } from './limiters.ts';
 
 const llmRequestSeconds = new Histogram({
@@ -159,12 +159,12 @@ export interface LlmClientOptions {
   cooldownMs?: number;
   temperature?: number;
   maxTokens?: number;
-  /** Injected for tests of the HTTP behaviour. */
-  fetch?: typeof fetch;
+  /** The HTTP POST (default: undici, openai-http.ts); injected by the benchmark to meter requests. */
+  http?: HttpPost;
 }
 
 interface EndpointState {
-  client: OpenAI;
+  client: OpenAiEndpoint;
   limiter: AdaptiveLimiter;
   label: string;
   cooldownUntil: number;
@@ -181,7 +181,7 @@ export class LlmClient {
   private readonly usage = new Map<string, StageUsage>();
   /** Calls being asked now, by id: an identical call meanwhile waits for the same answer. */
   private readonly inFlight = new Map<string, Promise<LlmCallResult<unknown>>>();
-  private readonly opts: Required<Omit<LlmClientOptions, 'fetch' | 'cache' | 'concurrency'>> & Pick<LlmClientOptions, 'fetch'> & { ceiling: number; scaleTimeout: boolean };
+  private readonly opts: Required<Omit<LlmClientOptions, 'http' | 'cache' | 'concurrency'>> & Pick<LlmClientOptions, 'http'> & { ceiling: number; scaleTimeout: boolean };
   readonly cache: LlmCache;
 
   constructor(options: LlmClientOptions) {
@@ -198,7 +198,7 @@ export class LlmClient {
       cooldownMs: options.cooldownMs ?? 2_000,
       temperature: options.temperature ?? 0,
       maxTokens: options.maxTokens ?? 1024,
-      fetch: options.fetch,
+      http: options.http,
     };
     this.cache = options.cache ?? new MemoryLlmCache();
   }
@@ -329,13 +329,8 @@ export class LlmClient {
     let s = this.endpointStates.get(key);
     if (!s) {
       s = {
-        client: new OpenAI({
-          baseURL: endpoint.baseUrl,
-          apiKey: endpoint.apiKey,
-          maxRetries: 0, // retries are ours: shared cooldown, jitter, accounting
-          timeout: this.opts.timeoutMs,
-          ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
-        }),
+        // no retries below this client: they are ours (shared cooldown, jitter, accounting)
+        client: new OpenAiEndpoint(endpoint.baseUrl, endpoint.apiKey, this.opts.http),
         limiter: this.opts.limiters.get(endpointLabel(endpoint.baseUrl, endpoint.model), this.opts.ceiling),
         label: endpointLabel(endpoint.baseUrl, endpoint.model),
         cooldownUntil: 0,
@@ -368,7 +363,8 @@ export class LlmClient {
       const started = performance.now();
       let outcome: Outcome = 'error';
       try {
-        const completion = await state.client.chat.completions.create(
+        const completion = await state.client.call<ChatCompletion>(
+          'chat/completions',
           {
             model: endpoint.model,
             messages,
@@ -379,7 +375,7 @@ export class LlmClient {
               json_schema: { name: prompt.name.replace(/[^A-Za-z0-9_-]/g, '_'), schema: prompt.schema, strict: true },
             },
           },
-          { timeout },
+          timeout,
         );
         outcome = 'ok';
         usage.requests++;
@@ -390,12 +386,12 @@ export class LlmClient {
         llmTokens.inc({ stage, kind: 'prompt' }, promptTokens);
         llmTokens.inc({ stage, kind: 'completion' }, completionTokens);
         llmRequestSeconds.observe({ stage, outcome: 'ok' }, (performance.now() - started) / 1000);
-        const content = completion.choices[0]?.message?.content ?? '';
+        const content = completion.choices?.[0]?.message?.content ?? '';
         return { content, requests: attempts, promptTokens, completionTokens };
       } catch (error) {
         usage.requests++;
         llmRequestSeconds.observe({ stage, outcome: 'error' }, (performance.now() - started) / 1000);
-        const status = error instanceof OpenAI.APIError ? error.status : undefined;
+        const status = error instanceof EndpointHttpError ? error.status : undefined;
         // llama.cpp answers 500 when constrained output is cut at max_tokens before the JSON closes:
         // a bad answer (the same again on a retry), not a server in trouble.
         if (status === 500 && CUT_OFF_ANSWER.test(describe(error))) {
@@ -405,7 +401,7 @@ export class LlmClient {
         outcome = limiterOutcome(error, status);
         if (outcome !== 'error') llmThrottles.inc({ endpoint: state.label, kind: status === undefined ? 'timeout' : String(status) });
         if (status === 429) {
-          const retryAfter = retryAfterMs(error);
+          const retryAfter = (error as EndpointHttpError).retryAfterMs;
           state.cooldownUntil = Math.max(state.cooldownUntil, Date.now() + (retryAfter ?? this.opts.cooldownMs));
         }
         throw error;
@@ -418,7 +414,7 @@ export class LlmClient {
         site: 'llm',
         dependency,
         classify: (error) => {
-          if (error instanceof OpenAI.APIError && error.status !== undefined) return httpFailureKind(error.status);
+          if (error instanceof EndpointHttpError) return httpFailureKind(error.status);
           return isTransportError(error) ? 'transient' : undefined;
         },
         patienceMs: this.opts.patienceMs,
@@ -442,23 +438,17 @@ export class LlmClient {
   }
 }
 
-function retryAfterMs(error: unknown): number | undefined {
-  const seconds = Number((error as InstanceType<typeof OpenAI.APIError>).headers?.get?.('retry-after'));
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
-}
-
 /** What an answer tells the endpoint's limiter: overload (429, 503, timeout) shrinks it; other errors say nothing about load. */
 function limiterOutcome(error: unknown, status: number | undefined): Outcome {
   if (status === 429 || status === 503) return 'throttled';
-  if (error instanceof OpenAI.APIConnectionTimeoutError) return 'timeout';
+  if (error instanceof EndpointConnectionError && error.timeout) return 'timeout';
   return 'error';
 }
 
 function isTransportError(error: unknown): boolean {
-  return error instanceof OpenAI.APIConnectionError || error instanceof OpenAI.APIConnectionTimeoutError;
+  return error instanceof EndpointConnectionError;
 }
 
 function describe(error: unknown): string {
-  if (error instanceof OpenAI.APIError) return `${error.status ?? 'connection'} ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
