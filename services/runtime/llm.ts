@@ -298,6 +298,13 @@ export class LlmClient {
         return { value, id, cached: false, model: endpoint.model, requests, promptTokens, completionTokens };
       } catch (error) {
         lastProblem = error instanceof SyntaxError ? `not valid JSON (${error.message})` : (error as Error).message;
+        if (answer.finishReason === 'length') {
+          // Cut at the token cap (a server without grammar-constrained output, or one that does not
+          // refuse the cut): the broken answer is no use to the model, a shorter one is.
+          lastProblem = `cut off at the length limit after ${answer.completionTokens} tokens (${lastProblem})`;
+          conversation.push({ role: 'user', content: `Your answer was cut off at the length limit. Answer again much more briefly, with JSON only, matching the schema.` });
+          continue;
+        }
         conversation.push(
           { role: 'assistant', content: answer.content },
           { role: 'user', content: `That answer was invalid: ${lastProblem}. Answer again with JSON only, matching the schema.` },
@@ -346,7 +353,7 @@ export class LlmClient {
     endpoint: LlmEndpoint,
     prompt: JsonPrompt<unknown, unknown>,
     messages: ChatMessage[],
-  ): Promise<{ content: string; requests: number; promptTokens: number; completionTokens: number; cutOff?: string }> {
+  ): Promise<{ content: string; requests: number; promptTokens: number; completionTokens: number; cutOff?: string; finishReason?: string }> {
     const state = this.state(endpoint);
     const usage = this.stageUsage(stage);
     const dependency = `llm ${state.label}`;
@@ -386,8 +393,8 @@ export class LlmClient {
         llmTokens.inc({ stage, kind: 'prompt' }, promptTokens);
         llmTokens.inc({ stage, kind: 'completion' }, completionTokens);
         llmRequestSeconds.observe({ stage, outcome: 'ok' }, (performance.now() - started) / 1000);
-        const content = completion.choices?.[0]?.message?.content ?? '';
-        return { content, requests: attempts, promptTokens, completionTokens };
+        const choice = completion.choices?.[0];
+        return { content: choice?.message?.content ?? '', requests: attempts, promptTokens, completionTokens, finishReason: choice?.finish_reason };
       } catch (error) {
         usage.requests++;
         llmRequestSeconds.observe({ stage, outcome: 'error' }, (performance.now() - started) / 1000);

@@ -73,6 +73,16 @@ describe('LlmClient', () => {
     expect(server.requests).toHaveLength(3);
   });
 
+  it('an answer cut at the token cap (finish_reason length) is asked again shorter, without the broken text', async () => {
+    server = await startFakeOpenAI({ reply: (_b, i) => (i === 0 ? { content: '{"concepts":["a very long conc', finishReason: 'length' } : { content: '{"concepts":["short"]}' }) });
+    const result = await client().json('extract', prompt, { text: 'long' });
+    expect(result.value.concepts).toEqual(['short']);
+    expect(server.requests).toHaveLength(2);
+    const asked = server.requests[1].body.messages;
+    expect(asked.at(-1).content).toMatch(/cut off at the length limit/);
+    expect(asked.some((m: { content: string }) => m.content.includes('a very long conc'))).toBe(false);
+  });
+
   it('re-asks after an invalid answer, telling the model what was wrong, then gives up with invalid_answer', async () => {
     server = await startFakeOpenAI({ reply: (_b, i) => ({ content: i === 0 ? 'not json' : '{"concepts":["x"]}' }) });
     const ok = await client().json('extract', prompt, { text: 'a' });
