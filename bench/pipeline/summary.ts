@@ -7,20 +7,20 @@ export function markdownSummary(result: Row): string {
     '',
     `${result.date}, ${result.machine.cpus} CPUs, load average ${result.machine.loadavg_1m} -> ${result.machine.loadavg_1m_end}, ${result.bench_seconds} s in all. Efficiency = steady-state requests/s / capacity (goal ${result.goal.efficiency}); whole run = first request to last answer, ramp and drain included.`,
     '',
-    '| cell | capacity rps | achieved rps | efficiency | whole run | ramp s | limit (settled) | p50 / p99 ms (settled) | CPU ms/call | checks |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| cell | capacity rps | achieved rps | efficiency | whole run | ramp s | limit (settled) | p50 / p99 ms (settled) | settled p99 / floor ms | CPU ms/call | checks |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const c of result.cells as Row[]) {
     if (c.kind === 'ceiling' || c.kind === 'sink') continue;
     if (!c.drivable) {
-      lines.push(`| ${c.cell} | ${c.capacity_before.rps} (slots busy ${c.capacity_before.slot_utilization}) | - | - | - | - | - | - | ${c.capacity_before.bench_process.cpu_ms_per_request} | not drivable by this machine |`);
+      lines.push(`| ${c.cell} | ${c.capacity_before.rps} (slots busy ${c.capacity_before.slot_utilization}) | - | - | - | - | - | - | - | ${c.capacity_before.bench_process.cpu_ms_per_request} | not drivable by this machine |`);
       continue;
     }
     const p = c.pipeline;
     const l = p.limiter;
     const missed = Object.entries(c.checks).filter(([, v]) => v === false).map(([k]) => k);
     lines.push(
-      `| ${c.cell} | ${c.endpoint_capacity_rps} | ${c.achieved_rps} | ${c.efficiency} | ${c.efficiency_whole_run} | ${p.ramp_seconds ?? '-'} | ${l ? `${l.limit} (${p.settled.limit_min}-${p.settled.limit_max})` : 'fixed'} | ${p.steady.p50_ms} / ${p.steady.p99_ms} (${p.settled.p50_ms} / ${p.settled.p99_ms}) | ${c.cpu_ms_per_call} | ${missed.length ? `missed: ${missed.join(', ')}` : 'ok'}${p.endpoint_429 ? `, ${p.endpoint_429} x 429` : ''}${p.endpoint_5xx ? `, ${p.endpoint_5xx} x 5xx` : ''} |`,
+      `| ${c.cell} | ${c.endpoint_capacity_rps} | ${c.achieved_rps} | ${c.efficiency} | ${c.efficiency_whole_run} | ${p.ramp_seconds ?? '-'} | ${l ? `${l.limit} (${p.settled.limit_min}-${p.settled.limit_max})` : 'fixed'} | ${p.steady.p50_ms} / ${p.steady.p99_ms} (${p.settled.p50_ms} / ${p.settled.p99_ms}) | ${c.settled_p99_over_floor ?? '-'} x ${c.floor_ms ?? '-'} | ${c.cpu_ms_per_call} | ${missed.length ? `missed: ${missed.join(', ')}` : 'ok'}${p.endpoint_429 ? `, ${p.endpoint_429} x 429` : ''}${p.endpoint_5xx ? `, ${p.endpoint_5xx} x 5xx` : ''} |`,
     );
   }
   for (const c of (result.cells as Row[]).filter((c) => c.kind === 'ceiling')) {
