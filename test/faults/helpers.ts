@@ -14,7 +14,8 @@ import { afterAll, beforeAll, expect, inject, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { shortHash } from '../../core/util/hash.ts';
 import { loadConfig, REPO_ROOT, servicePortVar, type GripConfig } from '../../services/runtime/config.ts';
-import { connectSerde, platformaticTransport } from '../../services/runtime/kafka/index.ts';
+import type { Candidate } from '../../schemas/generated/types.ts';
+import { connectSerde, platformaticTransport, readLog } from '../../services/runtime/kafka/index.ts';
 import { consumerGroupsOf, SERVICE_NAMES } from '../../services/stages.ts';
 import { answerGripPrompt } from '../fixtures/grip-answers.ts';
 import { startFakeOpenAI, type FakeOpenAI, type ScriptedReply } from '../fixtures/openai-server.ts';
@@ -79,6 +80,21 @@ export async function startFakeModel(options: FakeModelOptions = {}): Promise<Fa
   };
   const server = await startFakeOpenAI({ reply, latencyMs: latency, errorRate: options.errorRate, seed: 7 });
   return Object.assign(server, { stalledSince: () => stalledAt });
+}
+
+const JUDGE_PROMPTS = new Set(['problem_judgement', 'solution_judgement', 'answer_check']);
+
+/**
+ * Latency of a model that is slow for the stages under test (`fromMs` plus up to `spreadMs`, at
+ * random, so batches finish out of order) and fast for the judge, which those scenarios do not test.
+ */
+export function slowExceptJudge(fromMs: number, spreadMs: number): (prompt: string) => number {
+  return (prompt) => (JUDGE_PROMPTS.has(prompt) ? 20 : fromMs + Math.floor(Math.random() * spreadMs));
+}
+
+/** The settings of the scale-out scenarios: 4 combinations per seed, up to `combinations`. */
+export function scaleOutSettings(combinations: number): string[] {
+  return ['seed: 11', 'concurrency: 4', 'services:', '  combinations_per_seed: 4', `  max_combinations: ${combinations}`, 'judging:', '  threshold: 0.5'];
 }
 
 export interface FaultEnv {
@@ -177,6 +193,20 @@ export async function topicRecords(config: GripConfig, topic: string): Promise<n
   } finally {
     await admin.close();
   }
+}
+
+/**
+ * Every record of grip.candidates (redeliveries included) by combination, and the combinations made
+ * more than once with different problem texts (other answers of a non-reproducible model).
+ */
+export async function candidatesByCombo(f: FaultEnv, readerName: string): Promise<{ records: number; byCombo: Map<string, Candidate[]>; remade: Candidate[][] }> {
+  const produced: Candidate[] = [];
+  const serde = await connectSerde({ url: f.config.registry.url });
+  await (await readLog<Candidate>({ transport: platformaticTransport(f.config.kafka), serde, topic: 'grip.candidates', name: readerName, onValue: (c) => void produced.push(c) })).done;
+  const byCombo = new Map<string, Candidate[]>();
+  for (const c of produced) byCombo.set(c.combo_id, [...(byCombo.get(c.combo_id) ?? []), c]);
+  const remade = [...byCombo.values()].filter((cs) => new Set(cs.map((c) => c.problem)).size > 1);
+  return { records: produced.length, byCombo, remade };
 }
 
 /** Every invariant of test/invariants/invariants.sql holds, and every DLQ record is in dead_letters. */

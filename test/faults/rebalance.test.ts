@@ -11,20 +11,12 @@
  * invariant.
  */
 import { describe, expect, it } from 'vitest';
-import type { Candidate } from '../../schemas/generated/types.ts';
-import { connectSerde, platformaticTransport, readLog } from '../../services/runtime/kafka/index.ts';
-import { expectAccountedFor, faultScenario, grip, healthy, PORT_BASE, rows, seedsFile, startInstance, stopInstance, topicRecords, up, waitFor, waitUntilIdle, type Instance } from './helpers.ts';
+import { candidatesByCombo, expectAccountedFor, faultScenario, grip, healthy, PORT_BASE, rows, scaleOutSettings, seedsFile, slowExceptJudge, startInstance, stopInstance, topicRecords, up, waitFor, waitUntilIdle, type Instance } from './helpers.ts';
 
 const SEEDS = 16;
 const COMBINATIONS = 48;
-const JUDGE_PROMPTS = new Set(['problem_judgement', 'solution_judgement', 'answer_check']);
 // 200-1200 ms a synthesis call: problem-synth holds several batches at once, finishing out of order.
-const latencyMs = (prompt: string) => (JUDGE_PROMPTS.has(prompt) ? 20 : 200 + Math.floor(Math.random() * 1000));
-const s = faultScenario(
-  'rebalance',
-  ['seed: 11', 'concurrency: 4', 'services:', '  combinations_per_seed: 4', `  max_combinations: ${COMBINATIONS}`, 'judging:', '  threshold: 0.5'],
-  { nonReproducible: true, latencyMs },
-);
+const s = faultScenario('rebalance', scaleOutSettings(COMBINATIONS), { nonReproducible: true, latencyMs: slowExceptJudge(200, 1000) });
 
 /** A stage's gauge or counter from an instance's /metrics (sum over label sets); 0 when absent. */
 async function metric(port: number, name: string): Promise<number> {
@@ -77,15 +69,10 @@ describe('problem-synth scaled out and back in while batches are in flight, answ
     expect(synthA.child.exitCode, 'A kept running through both rebalances').toBeNull();
     expect(synthA.child.signalCode).toBeNull();
 
-    const produced: Candidate[] = [];
-    const serde = await connectSerde({ url: f.config.registry.url });
-    await (await readLog<Candidate>({ transport: platformaticTransport(f.config.kafka), serde, topic: 'grip.candidates', name: 'faults-rebalance', onValue: (c) => void produced.push(c) })).done;
-    const byCombo = new Map<string, Candidate[]>();
-    for (const c of produced) byCombo.set(c.combo_id, [...(byCombo.get(c.combo_id) ?? []), c]);
-    const remade = [...byCombo.values()].filter((cs) => new Set(cs.map((c) => c.problem)).size > 1);
+    const { records, byCombo, remade } = await candidatesByCombo(f, 'faults-rebalance');
     console.info(
       `rebalance: A had ${aBusy} batches in flight when B joined; B consumed ${bIn} messages, stopped in ${bStopSeconds.toFixed(1)} s; ` +
-        `${produced.length} candidate records for ${byCombo.size} combinations, ${remade.length} made again with other answers`,
+        `${records} candidate records for ${byCombo.size} combinations, ${remade.length} made again with other answers`,
     );
     // One candidate id per combination, whoever made it and however often.
     for (const cs of byCombo.values()) expect(new Set(cs.map((c) => c.candidate_id)).size, cs[0]!.combo_id).toBe(1);

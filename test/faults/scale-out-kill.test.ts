@@ -13,23 +13,16 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Candidate } from '../../schemas/generated/types.ts';
 import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
-import { connectSerde, platformaticTransport, readLog } from '../../services/runtime/kafka/index.ts';
 import {
-  expectInvariants, faultScenario, grip, healthy, PORT_BASE, rows, scalar, seedsFile, startFakeModel, startInstance, topicRecords, up, waitFor, waitUntilIdle, type FakeModel, type Instance,
+  candidatesByCombo, expectInvariants, faultScenario, grip, healthy, PORT_BASE, rows, scaleOutSettings, scalar, seedsFile, slowExceptJudge, startFakeModel, startInstance, topicRecords, up, waitFor, waitUntilIdle, type FakeModel, type Instance,
 } from './helpers.ts';
 
 const SEEDS = 16;
 const COMBINATIONS = 48;
-const JUDGE_PROMPTS = new Set(['problem_judgement', 'solution_judgement', 'answer_check']);
-// 100-1000 ms a call: batches finish out of order. The judge is fast: it is not under test here.
-const latencyMs = (prompt: string) => (JUDGE_PROMPTS.has(prompt) ? 20 : 100 + Math.floor(Math.random() * 900));
-const s = faultScenario(
-  'scale-out',
-  ['seed: 11', 'concurrency: 4', 'services:', '  combinations_per_seed: 4', `  max_combinations: ${COMBINATIONS}`, 'judging:', '  threshold: 0.5'],
-  { nonReproducible: true, latencyMs },
-);
+// 100-1000 ms a call: batches finish out of order.
+const latencyMs = slowExceptJudge(100, 900);
+const s = faultScenario('scale-out', scaleOutSettings(COMBINATIONS), { nonReproducible: true, latencyMs });
 let modelOfSynthA: FakeModel;
 
 const cachedAnswers = (i: Instance) => FileLlmCache.entriesIn(path.join(i.stateDir, i.name, 'llm-cache.jsonl'));
@@ -79,17 +72,12 @@ describe('two instances of concept-extractor and of problem-synth, one of each S
 
     // The kill hit candidates in flight: some combination was made by A and again by B, with
     // another problem text (the model is not reproducible), under one candidate id.
-    const produced: Candidate[] = [];
-    const serde = await connectSerde({ url: f.config.registry.url });
-    await (await readLog<Candidate>({ transport: platformaticTransport(f.config.kafka), serde, topic: 'grip.candidates', name: 'faults-scale-out', onValue: (c) => void produced.push(c) })).done;
-    const byCombo = new Map<string, Candidate[]>();
-    for (const c of produced) byCombo.set(c.combo_id, [...(byCombo.get(c.combo_id) ?? []), c]);
-    const remade = [...byCombo.values()].filter((cs) => new Set(cs.map((c) => c.problem)).size > 1);
-    console.info(`scale-out: ${produced.length} candidate records for ${byCombo.size} combinations, ${remade.length} made again with other answers`);
+    const { records, byCombo, remade } = await candidatesByCombo(f, 'faults-scale-out');
+    console.info(`scale-out: ${records} candidate records for ${byCombo.size} combinations, ${remade.length} made again with other answers`);
     // The kill must have made work be done again (otherwise this run proves nothing). Usually B
     // remakes some of A's produced but uncommitted candidates with other answers (`remade`); when the
     // timing only makes an instance redo its own (identical) work, the ids are still checked below.
-    expect(produced.length, 'the SIGKILL hit no produced, uncommitted candidate: nothing was made twice').toBeGreaterThan(byCombo.size);
+    expect(records, 'the SIGKILL hit no produced, uncommitted candidate: nothing was made twice').toBeGreaterThan(byCombo.size);
     for (const cs of byCombo.values()) expect(new Set(cs.map((c) => c.candidate_id)).size, cs[0]!.combo_id).toBe(1);
 
     // Every combination: exactly one candidate, or a dead letter.
