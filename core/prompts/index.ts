@@ -17,6 +17,7 @@ export {
   answerCheck,
   problemJudgement,
   solutionJudgement,
+  withAnswerLine,
   withBoxedAnswer,
   problemScoreOf,
   type DomainPrompts,

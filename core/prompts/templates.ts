@@ -21,6 +21,11 @@ export interface DomainPrompts {
   problem_examples: string[];
   /** How a worked solution ends with its final answer, e.g. "state the final answer inside \\boxed{}". */
   answer_instruction: string;
+  /**
+   * The line a stored solution ends with, `{answer}` standing for the final answer (e.g.
+   * `#### {answer}`), added when the model's solution lacks it. Default: a `\boxed{}` answer.
+   */
+  answer_line?: string;
 }
 
 const shortText = z.string().trim().min(1);
@@ -293,6 +298,18 @@ export function withBoxedAnswer(answer: { solution: string; final_answer: string
 }
 
 /**
+ * The solution text ending the way the domain's solutions end (`answerLine`, e.g. `#### {answer}`):
+ * the line is added when the solution lacks its marker (the template's text before `{answer}`).
+ * Without a domain line: withBoxedAnswer.
+ */
+export function withAnswerLine(answer: { solution: string; final_answer: string }, answerLine?: string): string {
+  if (answerLine === undefined) return withBoxedAnswer(answer);
+  const marker = answerLine.slice(0, answerLine.indexOf('{answer}')).trim();
+  if (marker !== '' && answer.solution.includes(marker)) return answer.solution;
+  return `${answer.solution.trimEnd()}\n${answerLine.replace('{answer}', answer.final_answer)}`;
+}
+
+/**
  * Every prompt of the method, for one domain (or the plain ones). `hints` exists for the test that
  * adding a relation leaves the other relations' synthesis versions unchanged.
  */
@@ -311,6 +328,8 @@ export function buildPromptSet<R extends string = Relation>(domain?: DomainPromp
     answer_check: answerCheckFor(domain),
     problem_judgement: problemJudgement,
     solution_judgement: solutionJudgement,
+    /** The stored solution, ending with the domain's answer line (withAnswerLine). */
+    finishSolution: (answer: { solution: string; final_answer: string }): string => withAnswerLine(answer, domain?.answer_line),
   } as const;
 }
 export type PromptSet = ReturnType<typeof buildPromptSet<Relation>>;

@@ -4,7 +4,7 @@
  * (a larger model for hard problems) solves it.
  */
 import type { Relation } from '../../core/combos/index.ts';
-import { PROMPTS, withBoxedAnswer, type PromptSet } from '../../core/prompts/index.ts';
+import { PROMPTS, type PromptSet } from '../../core/prompts/index.ts';
 import type { Candidate, Combination } from '../../schemas/generated/types.ts';
 import { dlq, dlqOnModelFailure, idFromInputs, ok, tracedCall, withLineage, type HandlerResult, type PlannedCall } from '../runtime/handler.ts';
 import type { LlmClient } from '../runtime/llm.ts';
@@ -53,7 +53,7 @@ export async function synthesizeProblem(combo: Combination, deps: ProblemSynthDe
       kc_names: combo.kc_names,
       problem: value.problem,
       difficulty: value.difficulty,
-      solution: withBoxedAnswer(value.solved),
+      solution: prompts.finishSolution(value.solved),
       final_answer: value.solved.final_answer,
       lineage: { ...combo.lineage, combo_id: combo.combo_id, steps: [...combo.lineage.steps, ...steps] },
       created_at: deps.now(),

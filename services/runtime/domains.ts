@@ -58,6 +58,7 @@ const domainFileSchema = z.strictObject({
 const promptsFileSchema = z.strictObject({
   subject: z.string().min(1),
   answer_instruction: z.string().min(1),
+  answer_line: z.string().includes('{answer}', { message: 'answer_line must hold {answer}, where the final answer goes' }).optional(),
   kc_examples: z.array(z.strictObject({ problem: z.string().min(1), kcs: z.array(z.string().min(2)).min(1).max(5) })).min(1),
   problem_examples: z.array(z.string().min(1)).min(1),
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RELATIONS } from '../../../core/combos/index.ts';
 import { loadAllDomains } from '../../../services/runtime/domains.ts';
-import { buildPromptSet, defineTemplate, longestAnswerChars, MIN_CHARS_PER_TOKEN, patternMaxChars, pickKcExamples, type PromptTemplate, KC_NAME_PATTERN, tokensToCloseAnswer, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, RELATION_HINTS, withBoxedAnswer } from '../../../core/prompts/index.ts';
+import { buildPromptSet, defineTemplate, longestAnswerChars, MIN_CHARS_PER_TOKEN, patternMaxChars, pickKcExamples, type PromptTemplate, KC_NAME_PATTERN, tokensToCloseAnswer, PROMPTS, promptVersions, PromptAnswerError, problemScoreOf, RELATION_HINTS, withAnswerLine, withBoxedAnswer } from '../../../core/prompts/index.ts';
 
 const PLAIN_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern']);
 
@@ -114,11 +114,18 @@ describe('parse', () => {
     expect(PROMPTS.solution.parse({ solution: 'So $x=\\boxed{4}$.', final_answer: '4' }).final_answer).toBe('4');
     expect(withBoxedAnswer({ solution: 'So $x=\\boxed{4}$.', final_answer: '4' })).toBe('So $x=\\boxed{4}$.');
     expect(withBoxedAnswer({ solution: 'x = 4', final_answer: '4' })).toBe('x = 4\n\nFinal answer: \\boxed{4}');
+    // a domain's own answer line (grade-school: `#### N`) instead of \boxed{}, added only when missing
+    expect(withAnswerLine({ solution: '3 + 4 = 7 apples.', final_answer: '7' }, '#### {answer}')).toBe('3 + 4 = 7 apples.\n#### 7');
+    expect(withAnswerLine({ solution: '3 + 4 = 7\n#### 7', final_answer: '7' }, '#### {answer}')).toBe('3 + 4 = 7\n#### 7');
+    expect(withAnswerLine({ solution: 'x = 4', final_answer: '4' })).toBe(withBoxedAnswer({ solution: 'x = 4', final_answer: '4' }));
+    const gradeSchool = loadAllDomains().find((d) => d.name === 'grade-school-math')!;
+    expect(gradeSchool.prompts.finishSolution({ solution: 'She has 9 eggs left.', final_answer: '9' })).toBe('She has 9 eggs left.\n#### 9');
+    expect(PROMPTS.finishSolution({ solution: 'x = 4', final_answer: '4' })).toMatch(/\\boxed\{4\}$/);
     expect(PROMPTS.difficulty_rating.parse({ difficulty: 'hard', reason: 'long' }).difficulty).toBe('hard');
   });
 
   it('rejects bad answers with a message naming the template, the field and the problem', () => {
-    const bad: [Exclude<keyof typeof PROMPTS, 'problem_synthesis' | 'kcExtractionVars'>, unknown, RegExp][] = [
+    const bad: [Exclude<keyof typeof PROMPTS, 'problem_synthesis' | 'kcExtractionVars' | 'finishSolution'>, unknown, RegExp][] = [
       ['kc_extraction', { kcs: [] }, /kc_extraction@[0-9a-f]{12}: .*kcs: /],
       ['kc_extraction', { kcs: ['a', 'b', 'c', 'd', 'e', 'f'] }, /kcs: /],
       ['problem_judgement', { score: 11, reason: 'x' }, /score: /],
