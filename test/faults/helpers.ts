@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, inject, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { shortHash } from '../../core/util/hash.ts';
 import { loadConfig, REPO_ROOT, servicePortVar, type GripConfig } from '../../services/runtime/config.ts';
-import type { Candidate } from '../../schemas/generated/types.ts';
+import type { Candidate, Combination } from '../../schemas/generated/types.ts';
 import { connectSerde, platformaticTransport, readLog } from '../../services/runtime/kafka/index.ts';
 import { consumerGroupsOf, SERVICE_NAMES } from '../../services/stages.ts';
 import { answerGripPrompt } from '../fixtures/grip-answers.ts';
@@ -207,6 +207,30 @@ export async function candidatesByCombo(f: FaultEnv, readerName: string): Promis
   for (const c of produced) byCombo.set(c.combo_id, [...(byCombo.get(c.combo_id) ?? []), c]);
   const remade = [...byCombo.values()].filter((cs) => new Set(cs.map((c) => c.problem)).size > 1);
   return { records: produced.length, byCombo, remade };
+}
+
+/**
+ * Candidates already in grip.candidates whose grip.pairs record problem-synth's group has not
+ * committed yet: the work a crash now makes be done again (redone by whoever takes the partition).
+ */
+export async function producedUncommitted(f: FaultEnv): Promise<number> {
+  const transport = platformaticTransport(f.config.kafka);
+  const serde = await connectSerde({ url: f.config.registry.url });
+  const pairAt = new Map<string, { partition: number; offset: bigint }>();
+  await (await readLog<Combination>({ transport, serde, topic: 'grip.pairs', name: 'faults-pairs', onValue: (c, r) => void pairAt.set(c.combo_id, { partition: r.partition, offset: r.offset }) })).done;
+  const produced = new Set<string>();
+  await (await readLog<Candidate>({ transport, serde, topic: 'grip.candidates', name: 'faults-produced', onValue: (c) => void produced.add(c.combo_id) })).done;
+  const admin = transport.admin();
+  try {
+    const [group] = consumerGroupsOf('problem-synth');
+    const committed = new Map((await admin.groupOffsets(group!.groupId, ['grip.pairs'])).map((o) => [o.partition, o.offset]));
+    return [...produced].filter((id) => {
+      const at = pairAt.get(id);
+      return at !== undefined && at.offset >= (committed.get(at.partition) ?? 0n);
+    }).length;
+  } finally {
+    await admin.close();
+  }
 }
 
 /** Every invariant of test/invariants/invariants.sql holds, and every DLQ record is in dead_letters. */

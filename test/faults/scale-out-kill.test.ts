@@ -15,7 +15,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileLlmCache } from '../../services/runtime/file-llm-cache.ts';
 import {
-  candidatesByCombo, expectInvariants, faultScenario, grip, healthy, PORT_BASE, rows, scaleOutSettings, scalar, seedsFile, slowExceptJudge, startFakeModel, startInstance, topicRecords, up, waitFor, waitUntilIdle, type FakeModel, type Instance,
+  candidatesByCombo, expectInvariants, faultScenario, producedUncommitted, grip, healthy, PORT_BASE, rows, scaleOutSettings, scalar, seedsFile, slowExceptJudge, startFakeModel, startInstance, topicRecords, up, waitFor, waitUntilIdle, type FakeModel, type Instance,
 } from './helpers.ts';
 
 const SEEDS = 16;
@@ -53,8 +53,14 @@ describe('two instances of concept-extractor and of problem-synth, one of each S
     await waitFor('concept-extractor A to answer a few seeds', async () => cachedAnswers(extractorA) >= 6, 120_000, 50);
     extractorA.child.kill('SIGKILL');
     await extractorA.exited;
-    // Candidates being produced by A behind its stuck call.
-    await waitFor('problem-synth A to produce candidates behind its stuck call', async () => modelOfSynthA.stalledSince() > 0 && cachedAnswers(synthA) >= 24, 180_000, 50);
+    // Candidates produced by A behind its stuck call: in the topic, their combinations not
+    // committed (the stuck batch holds the partition back), so B will make them again.
+    await waitFor(
+      'problem-synth A to produce candidates behind its stuck call',
+      async () => modelOfSynthA.stalledSince() > 0 && cachedAnswers(synthA) >= 24 && (await producedUncommitted(f)) >= 3,
+      180_000,
+      200,
+    );
     synthA.child.kill('SIGKILL');
     await synthA.exited;
 
