@@ -7,8 +7,8 @@
 import { Counter, Histogram } from 'prom-client';
 import type { LlmEndpoint } from './config.ts';
 import { ClassifiedError } from './errors.ts';
-import { EndpointConnectionError, EndpointHttpError, OpenAiEndpoint, type EmbeddingsAnswer } from './openai-http.ts';
-import { DEFAULT_BACKOFF, httpFailureKind, withRetry, type BackoffOptions } from './retry.ts';
+import { endpointFailureKind, OpenAiEndpoint, type EmbeddingsAnswer } from './openai-http.ts';
+import { DEFAULT_BACKOFF, withRetry, type BackoffOptions } from './retry.ts';
 import { Semaphore } from './semaphore.ts';
 
 const embeddingSeconds = new Histogram({
@@ -86,9 +86,7 @@ export class EmbeddingsClient {
         dependency,
         classify: (error) => {
           if (error instanceof ClassifiedError) return error.kind;
-          if (error instanceof EndpointHttpError) return httpFailureKind(error.status);
-          if (error instanceof EndpointConnectionError) return 'transient'; // includes timeouts
-          return undefined;
+          return endpointFailureKind(error);
         },
         patienceMs: this.opts.patienceMs,
         maxAttempts: this.opts.maxRetries + 1,

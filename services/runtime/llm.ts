@@ -14,9 +14,9 @@ import { Counter, Histogram } from 'prom-client';
 import { deterministicId } from '../../core/util/hash.ts';
 import type { LlmEndpoint } from './config.ts';
 import { ClassifiedError, type FailureKind } from './errors.ts';
-import { DEFAULT_BACKOFF, httpFailureKind, sleep, withRetry, type BackoffOptions } from './retry.ts';
+import { DEFAULT_BACKOFF, sleep, withRetry, type BackoffOptions } from './retry.ts';
 import type { AdaptiveLimiter, Outcome } from './limiter.ts';
-import { EndpointConnectionError, EndpointHttpError, OpenAiEndpoint, type ChatCompletion, type HttpPost } from './openai-http.ts';
+import { EndpointConnectionError, EndpointHttpError, endpointFailureKind, OpenAiEndpoint, type ChatCompletion, type HttpPost } from './openai-http.ts';
 import { ceilingOf, endpointLabel, llmThrottles, processLimiters, type ConcurrencySetting, type LimiterRegistry } from './limiters.ts';
 
 const llmRequestSeconds = new Histogram({
@@ -420,10 +420,7 @@ export class LlmClient {
       {
         site: 'llm',
         dependency,
-        classify: (error) => {
-          if (error instanceof EndpointHttpError) return httpFailureKind(error.status);
-          return isTransportError(error) ? 'transient' : undefined;
-        },
+        classify: endpointFailureKind,
         patienceMs: this.opts.patienceMs,
         maxAttempts: this.opts.maxRetries + 1,
         backoff: this.opts.backoff,
@@ -450,10 +447,6 @@ function limiterOutcome(error: unknown, status: number | undefined): Outcome {
   if (status === 429 || status === 503) return 'throttled';
   if (error instanceof EndpointConnectionError && error.timeout) return 'timeout';
   return 'error';
-}
-
-function isTransportError(error: unknown): boolean {
-  return error instanceof EndpointConnectionError;
 }
 
 function describe(error: unknown): string {

@@ -14,6 +14,8 @@
  * message, Retry-After) and EndpointConnectionError (refused, reset, or timed out).
  */
 import { Agent } from 'undici';
+import type { FailureKind } from './errors.ts';
+import { httpFailureKind } from './retry.ts';
 
 /** What one POST returned. */
 export interface HttpAnswer {
@@ -59,6 +61,13 @@ export class EndpointConnectionError extends Error {
     super(message, options);
     this.name = 'EndpointConnectionError';
   }
+}
+
+/** How the retry protocol (retry.ts) treats a failed call: by its status, or transient when no answer came (timeouts included). */
+export function endpointFailureKind(error: unknown): FailureKind | undefined {
+  if (error instanceof EndpointHttpError) return httpFailureKind(error.status);
+  if (error instanceof EndpointConnectionError) return 'transient';
+  return undefined;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);

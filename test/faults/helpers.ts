@@ -218,13 +218,12 @@ export async function producedUncommitted(f: FaultEnv): Promise<number> {
   const serde = await connectSerde({ url: f.config.registry.url });
   const pairAt = new Map<string, { partition: number; offset: bigint }>();
   await (await readLog<Combination>({ transport, serde, topic: 'grip.pairs', name: 'faults-pairs', onValue: (c, r) => void pairAt.set(c.combo_id, { partition: r.partition, offset: r.offset }) })).done;
-  const produced = new Set<string>();
-  await (await readLog<Candidate>({ transport, serde, topic: 'grip.candidates', name: 'faults-produced', onValue: (c) => void produced.add(c.combo_id) })).done;
+  const { byCombo } = await candidatesByCombo(f, 'faults-produced');
   const admin = transport.admin();
   try {
     const [group] = consumerGroupsOf('problem-synth');
     const committed = new Map((await admin.groupOffsets(group!.groupId, ['grip.pairs'])).map((o) => [o.partition, o.offset]));
-    return [...produced].filter((id) => {
+    return [...byCombo.keys()].filter((id) => {
       const at = pairAt.get(id);
       return at !== undefined && at.offset >= (committed.get(at.partition) ?? 0n);
     }).length;
