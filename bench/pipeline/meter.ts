@@ -4,6 +4,7 @@
  * the first request sent to the last response received. The capacity phase and the pipeline phase
  * are measured by the same meter, so their ratio compares like with like.
  */
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { undiciPost, type HttpPost } from '../../services/runtime/openai-http.ts';
 
@@ -113,6 +114,36 @@ export function cpuProbe(): { stop(): { cpu_seconds: number; cpu_cores_used: num
         event_loop_lag_p99_ms: round(Math.max(0, histogram.percentile(99) / 1e6 - resolutionMs)),
         event_loop_lag_mean_ms: round(Math.max(0, histogram.mean / 1e6 - resolutionMs)),
       };
+    },
+  };
+}
+
+/**
+ * CPU of the whole machine between start and stop, from /proc/stat (Linux; null elsewhere):
+ * busy seconds of every process (the broker, ClickHouse, this one) and the time the hypervisor
+ * gave to other guests (steal). On a CPU-bound machine a phase's rows/s follows its CPU per row.
+ */
+export function machineCpuProbe(): { stop(): { busy_cpu_seconds: number; busy_cores: number; steal_cores: number } | null } {
+  const read = (): number[] | null => {
+    try {
+      const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+      return line.trim().split(/\s+/).slice(1).map(Number);
+    } catch {
+      return null;
+    }
+  };
+  const before = read();
+  const t0 = performance.now();
+  return {
+    stop() {
+      const after = read();
+      if (!before || !after) return null;
+      const d = after.map((v, i) => v - (before[i] ?? 0));
+      const ticks = 100; // USER_HZ
+      // user nice system idle iowait irq softirq steal (guest is inside user)
+      const busy = (d[0]! + d[1]! + d[2]! + d[5]! + d[6]!) / ticks;
+      const wall = (performance.now() - t0) / 1000;
+      return { busy_cpu_seconds: round(busy), busy_cores: wall > 0 ? round(busy / wall) : 0, steal_cores: wall > 0 ? round((d[7] ?? 0) / ticks / wall) : 0 };
     },
   };
 }

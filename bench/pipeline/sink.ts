@@ -2,7 +2,9 @@
  * The sink beside the raw client, in one run: N grip.candidates messages through Kafka into
  * ClickHouse with the clickhouse-sink's own stage (services/clickhouse-sink/topic-stage.ts), then the
  * same rows inserted by a bare @clickhouse/client in batches of the sink's size, one insert at a
- * time (as the sink's writer does per table). Rows land in the `candidates` table of
+ * time (as the sink's writer does per table). Between the two, the same messages read by a bare
+ * consumer of the Kafka transport (no decode, no insert): what reading alone costs here. Each
+ * phase reports its process's CPU and the whole machine's (broker and ClickHouse included) per row. Rows land in the `candidates` table of
  * CLICKHOUSE_DATABASE (migrated first); ids repeat between the two, which ReplacingMergeTree folds.
  */
 import { createClient } from '@clickhouse/client';
@@ -10,11 +12,11 @@ import { loadExamples } from '../../schemas/catalog.ts';
 import type { Candidate } from '../../schemas/generated/types.ts';
 import { migrate } from '../../services/clickhouse-sink/migrate.ts';
 import { rowFor, TOPIC_TABLES } from '../../services/clickhouse-sink/rows.ts';
-import { SINK_STAGE_OPTIONS, SINK_WRITER_OPTIONS, topicRowHandler } from '../../services/clickhouse-sink/topic-stage.ts';
+import { SINK_STAGE_OPTIONS, SINK_WRITER_OPTIONS, topicStageHandlers } from '../../services/clickhouse-sink/topic-stage.ts';
 import { ClickHouseWriter } from '../../services/clickhouse-sink/writer.ts';
 import { connectSerde, ensureTopics, runStage } from '../../services/runtime/kafka/index.ts';
 import { benchTopics, produceValues, removeBenchArtifacts } from './kafka.ts';
-import { cpuProbe, round } from './meter.ts';
+import { cpuProbe, machineCpuProbe, round } from './meter.ts';
 import { log, stageLog, type PipelineContext } from './phases.ts';
 
 const TOPIC = 'grip.candidates' as const;
@@ -33,11 +35,12 @@ export async function measureSink(n: number, ctx: PipelineContext) {
   try {
     await ensureTopics(ctx.admin, [topics.candidates]);
     const serde = await connectSerde({ url: ctx.config.registry.url, topics: [topics.candidates] });
-    const values = candidates(ctx.runId, n);
-    await produceValues(ctx.transport, serde, topics.candidates.topic, values);
+    // produced, then let go: a sink process does not hold its input in memory (the raw phase makes them again)
+    await produceValues(ctx.transport, serde, topics.candidates.topic, candidates(ctx.runId, n));
 
     const writer = new ClickHouseWriter({ clickhouse: ctx.config.clickhouse, ...SINK_WRITER_OPTIONS });
     const probe = cpuProbe();
+    const machine = machineCpuProbe();
     const t0 = performance.now();
     const handle = await runStage<unknown, never>({
       name: 'clickhouse-sink-bench',
@@ -45,7 +48,7 @@ export async function measureSink(n: number, ctx: PipelineContext) {
       dlqTopic: topics.candidates.dlq,
       groupId,
       ...SINK_STAGE_OPTIONS,
-      handler: topicRowHandler(writer, TOPIC),
+      ...topicStageHandlers(writer, TOPIC),
       transport: ctx.transport,
       serde,
       handleSignals: false,
@@ -62,19 +65,24 @@ export async function measureSink(n: number, ctx: PipelineContext) {
     }
     const sinkSeconds = (performance.now() - (firstAt ?? t0)) / 1000;
     const sinkCpu = probe.stop();
+    const sinkMachine = machine.stop();
     const rowsCommitted = committed();
     await handle.stop();
     await writer.close();
 
-    const rows = values.map((v) => rowFor(TOPIC, v).row);
+    const read = await readOnly(ctx, topics.candidates.topic, n, `${groupId}-read`);
+
+    const rows = candidates(ctx.runId, n).map((v) => rowFor(TOPIC, v).row);
     const client = createClient({ url: ctx.config.clickhouse.url, username: ctx.config.clickhouse.username, password: ctx.config.clickhouse.password, database: ctx.config.clickhouse.database });
     const rawProbe = cpuProbe();
+    const rawMachine = machineCpuProbe();
     const r0 = performance.now();
     for (let i = 0; i < rows.length; i += SINK_WRITER_OPTIONS.maxBatchRows) {
       await client.insert({ table, values: rows.slice(i, i + SINK_WRITER_OPTIONS.maxBatchRows), format: 'JSONEachRow' });
     }
     const rawSeconds = (performance.now() - r0) / 1000;
     const rawCpu = rawProbe.stop();
+    const rawMachineCpu = rawMachine.stop();
     await client.close();
     const sinkRps = round(rowsCommitted / sinkSeconds);
     const rawRps = round(n / rawSeconds);
@@ -86,12 +94,50 @@ export async function measureSink(n: number, ctx: PipelineContext) {
       ratio: round(sinkRps / rawRps, 3),
       sink_seconds: round(sinkSeconds),
       raw_seconds: round(rawSeconds),
+      kafka_read_only_rows_per_s: read.rows_per_s,
       sink_process: sinkCpu,
       raw_process: rawCpu,
+      sink_machine: sinkMachine,
+      raw_machine: rawMachineCpu,
+      kafka_read_only: read,
+      cpu_us_per_row: {
+        sink_process: perRow(sinkCpu.cpu_seconds, rowsCommitted),
+        sink_machine: perRow(sinkMachine?.busy_cpu_seconds, rowsCommitted),
+        raw_process: perRow(rawCpu.cpu_seconds, n),
+        raw_machine: perRow(rawMachineCpu?.busy_cpu_seconds, n),
+        kafka_read_only_process: perRow(read.process.cpu_seconds, read.rows),
+        kafka_read_only_machine: perRow(read.machine?.busy_cpu_seconds, read.rows),
+      },
       group_join_seconds: round(((firstAt ?? t0) - t0) / 1000),
-      note: 'sink: from its first record to the commit of the last message (group join excluded, reported apart); raw: the same rows in batches of the sink size, one insert at a time',
+      note:
+        'sink: from its first record to the commit of the last message (group join excluded, reported apart; its CPU includes the join); ' +
+        'raw: the same rows in batches of the sink size, one insert at a time; kafka_read_only: the same messages read by a bare consumer, nothing decoded or stored',
     };
   } finally {
     for (const p of await removeBenchArtifacts(ctx.admin, ctx.config, topics, [groupId])) log(`warning: ${p}`);
+  }
+}
+
+const perRow = (cpuSeconds: number | undefined, rows: number) => (cpuSeconds === undefined || rows === 0 ? null : round((cpuSeconds * 1e6) / rows, 1));
+
+/** The messages read by a bare consumer of the transport (a group of its own): no decode, no insert. */
+async function readOnly(ctx: PipelineContext, topic: string, n: number, groupId: string) {
+  const consumer = await ctx.transport.consumer({ groupId, topics: [topic], maxRecords: SINK_STAGE_OPTIONS.maxBatchRecords });
+  try {
+    let rows = 0;
+    let firstAt: number | undefined;
+    const probe = cpuProbe();
+    const machineProbe = machineCpuProbe();
+    const deadline = performance.now() + ctx.timeoutS * 1000;
+    while (rows < n && performance.now() < deadline && !ctx.interrupted.aborted) {
+      const batches = await consumer.nextBatches(ctx.interrupted);
+      firstAt ??= performance.now();
+      for (const b of batches) rows += b.records.length;
+    }
+    const seconds = (performance.now() - (firstAt ?? performance.now())) / 1000;
+    return { rows, rows_per_s: seconds > 0 ? round(rows / seconds) : 0, seconds: round(seconds), process: probe.stop(), machine: machineProbe.stop() };
+  } finally {
+    await consumer.close();
+    await ctx.admin.deleteGroups([groupId]).catch(() => undefined);
   }
 }

@@ -28,6 +28,13 @@ export function markdownSummary(result: Row): string {
   }
   for (const c of (result.cells as Row[]).filter((c) => c.kind === 'sink')) {
     lines.push('', `clickhouse-sink: ${c.sink.sink_rows_per_s} rows/s through Kafka into ClickHouse beside a raw @clickhouse/client insert of the same rows at ${c.sink.raw_insert_rows_per_s} rows/s (ratio ${c.sink.ratio}, goal 0.8: ${c.checks.sink_goal_met ? 'met' : 'missed'}).`);
+    const u = c.sink.cpu_us_per_row;
+    if (u) {
+      lines.push(
+        `CPU microseconds per row (process / whole machine): sink ${u.sink_process} / ${u.sink_machine}, raw insert ${u.raw_process} / ${u.raw_machine}, ` +
+          `reading the messages from Kafka alone ${u.kafka_read_only_process} / ${u.kafka_read_only_machine} (${c.sink.kafka_read_only_rows_per_s} rows/s).`,
+      );
+    }
   }
   return lines.join('\n') + '\n';
 }

@@ -33,10 +33,23 @@ export async function insertRow(writer: ClickHouseWriter, table: string, row: ob
     await writer.add(table, row);
     return ok([]);
   } catch (error) {
-    if (error instanceof SinkRowRejectedError) throw new NonRetriableError('clickhouse_rejected', error.message, { cause: error });
-    if (error instanceof SinkWriteError) throw new RetriableError(error.message, { cause: error });
-    throw error;
+    throw error instanceof Error ? stageErrorOf(error) : error;
   }
+}
+
+/**
+ * Queues many messages' rows in one call; per message: ok once ClickHouse took its row, or the
+ * stage's error for it (as insertRow throws), which the stage handles like a thrown one.
+ */
+export async function insertRows(writer: ClickHouseWriter, table: string, rows: object[]): Promise<Array<HandlerResult<never[]> | Error>> {
+  return (await writer.addEach(table, rows)).map((failure) => (failure === null ? ok([]) : stageErrorOf(failure)));
+}
+
+/** What a writer failure means to the stage: a refused row is dead-lettered, an unreachable ClickHouse retried, the rest crash. */
+function stageErrorOf(error: Error): Error {
+  if (error instanceof SinkRowRejectedError) return new NonRetriableError('clickhouse_rejected', error.message, { cause: error });
+  if (error instanceof SinkWriteError) return new RetriableError(error.message, { cause: error });
+  return error;
 }
 
 /**

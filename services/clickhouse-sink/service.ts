@@ -9,7 +9,7 @@
  */
 import { deadLetterRow, TOPIC_TABLES, type SinkTopic } from './rows.ts';
 import { storeDeadLetter } from './handlers.ts';
-import { SINK_STAGE_OPTIONS, SINK_WRITER_OPTIONS, topicRowHandler } from './topic-stage.ts';
+import { SINK_STAGE_OPTIONS, SINK_WRITER_OPTIONS, topicStageHandlers } from './topic-stage.ts';
 import { ClickHouseWriter } from './writer.ts';
 import { migrate } from './migrate.ts';
 import { loadTopics } from '../../schemas/catalog.ts';
@@ -36,7 +36,7 @@ export const startClickHouseSink = async (ctx: ServiceContext): Promise<RunningS
         name: `clickhouse-sink:${topic}`,
         inputTopic: topic,
         groupId: sinkGroupOf(topic),
-        handler: topicRowHandler(writer, topic),
+        ...topicStageHandlers(writer, topic),
       }),
     );
   }

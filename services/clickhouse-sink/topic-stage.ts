@@ -4,10 +4,10 @@
  * benchmark runs the same against a private topic to compare it with a raw insert.
  */
 import { dlq, type HandlerResult } from '../runtime/handler.ts';
-import { insertRow } from './handlers.ts';
+import { insertRow, insertRows } from './handlers.ts';
 import { errorMessage } from '../runtime/kafka/errors.ts';
 import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
-import { rowFor, type SinkTopic } from './rows.ts';
+import { rowFor, TOPIC_TABLES, type SinkTopic } from './rows.ts';
 import type { ClickHouseWriter } from './writer.ts';
 
 export const SINK_WRITER_OPTIONS = { maxBatchRows: 1000, maxBatchWaitMs: 500 };
@@ -35,4 +35,33 @@ export function topicRowHandler(writer: ClickHouseWriter, topic: SinkTopic) {
     }
     return insertRow(writer, mapped.table, mapped.row);
   };
+}
+
+/**
+ * The same for a whole polled batch (runStage's batchHandler): the rows of every mappable message
+ * in one add, one promise for the batch; per message the outcome topicRowHandler would give.
+ */
+export function topicRowsBatchHandler(writer: ClickHouseWriter, topic: SinkTopic) {
+  const table = TOPIC_TABLES[topic];
+  return async (values: unknown[]): Promise<Array<HandlerResult<never[]> | Error>> => {
+    const outcomes = new Array<HandlerResult<never[]> | Error>(values.length);
+    const rows: object[] = [];
+    const positions: number[] = [];
+    for (let i = 0; i < values.length; i++) {
+      try {
+        rows.push(rowFor(topic, values[i] as never).row);
+        positions.push(i);
+      } catch (error) {
+        outcomes[i] = dlq('unmappable_row', errorMessage(error));
+      }
+    }
+    const stored = await insertRows(writer, table, rows);
+    for (let j = 0; j < stored.length; j++) outcomes[positions[j]!] = stored[j]!;
+    return outcomes;
+  };
+}
+
+/** A pipeline topic's sink handlers for runStage: per message (the retry path) and per batch. */
+export function topicStageHandlers(writer: ClickHouseWriter, topic: SinkTopic) {
+  return { handler: topicRowHandler(writer, topic), batchHandler: topicRowsBatchHandler(writer, topic) };
 }

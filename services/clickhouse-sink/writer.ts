@@ -210,30 +210,33 @@ export function isRetriableInsertError(error: unknown): boolean {
   return RETRIABLE_CLICKHOUSE_CODES.has(clickhouseCode);
 }
 
-/** One `add`: settles when all its rows landed (resolve) or one of them was refused (reject). */
+/**
+ * The rows of one `add` or `addEach` call: settles once every row has its outcome, stored or the
+ * error it failed with. A row settles once; a later outcome for it (a batch failing after its half
+ * with that row landed) is ignored.
+ */
 class Waiter {
-  private settled = false;
+  private remaining: number;
+  private readonly outcomes: Array<Error | null | undefined>;
   constructor(
-    private remaining: number,
-    private readonly onResolve: () => void,
-    private readonly onReject: (error: Error) => void,
-  ) {}
-  rowStored(): void {
-    if (--this.remaining === 0 && !this.settled) {
-      this.settled = true;
-      this.onResolve();
-    }
+    rows: number,
+    private readonly onSettled: (errors: Array<Error | null>) => void,
+  ) {
+    this.remaining = rows;
+    this.outcomes = new Array(rows);
   }
-  reject(error: Error): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.onReject(error);
+  settle(index: number, error: Error | null): void {
+    if (this.outcomes[index] !== undefined) return;
+    this.outcomes[index] = error;
+    if (--this.remaining === 0) this.onSettled(this.outcomes as Array<Error | null>);
   }
 }
 
 interface Pending {
   row: Row;
   waiter: Waiter;
+  /** The row's place in its add call. */
+  index: number;
 }
 
 interface TableState {
@@ -291,20 +294,32 @@ export class ClickHouseWriter {
     this.closing.abort();
   }
 
-  /** Queues rows for `table`; resolves once ClickHouse accepted the batch holding them. */
-  add(table: string, rows: Row | Row[]): Promise<void> {
+  /**
+   * Queues rows for `table`; resolves once ClickHouse accepted every one of them, rejects (once
+   * all are settled) with the first row's failure: SinkRowRejectedError, SinkWriteError, or Error.
+   */
+  async add(table: string, rows: Row | Row[]): Promise<void> {
+    const failed = (await this.addEach(table, Array.isArray(rows) ? rows : [rows])).find((e) => e !== null);
+    if (failed) throw failed;
+  }
+
+  /**
+   * Queues rows for `table`; resolves once every row is settled, with one outcome per row in
+   * order: null (ClickHouse accepted it) or the Error it failed with (as `add` rejects). One
+   * promise for many rows: the sink's batch path.
+   */
+  addEach(table: string, rows: Row[]): Promise<Array<Error | null>> {
     if (this.closed) return Promise.reject(new Error('clickhouse-sink: writer is closed'));
     if (!IDENTIFIER_RE.test(table)) return Promise.reject(new Error(`clickhouse-sink: table name must be an identifier, got ${JSON.stringify(table)}`));
-    const list = Array.isArray(rows) ? rows : [rows];
-    if (list.length === 0) return Promise.resolve();
+    if (rows.length === 0) return Promise.resolve([]);
     const state = this.state(table);
     let waiter!: Waiter;
-    const accepted = new Promise<void>((resolve, reject) => (waiter = new Waiter(list.length, resolve, reject)));
-    for (const row of list) state.rows.push({ row, waiter });
-    bufferedRows.inc({ table }, list.length);
+    const settled = new Promise<Array<Error | null>>((resolve) => (waiter = new Waiter(rows.length, resolve)));
+    for (let index = 0; index < rows.length; index++) state.rows.push({ row: rows[index]!, waiter, index });
+    bufferedRows.inc({ table }, rows.length);
     if (state.rows.length >= this.maxBatchRows) void this.flushTable(table);
     else state.timer ??= setTimeout(() => void this.flushTable(table), this.maxBatchWaitMs);
-    return accepted;
+    return settled;
   }
 
   /** Inserts everything buffered now; resolves when all inserts so far are settled, rejects if any of those batches failed. */
@@ -358,7 +373,7 @@ export class ClickHouseWriter {
       () => void bufferedRows.dec({ table }, rows.length),
       (error: Error) => {
         bufferedRows.dec({ table }, rows.length);
-        for (const p of rows) p.waiter.reject(error);
+        for (const p of rows) p.waiter.settle(p.index, error);
       },
     );
     return batch;
@@ -380,7 +395,7 @@ export class ClickHouseWriter {
           if (this.stopped.size === 0) processDependencies.succeeded('clickhouse');
           this.log('info', 'clickhouse-sink: inserts work again; table resumed', { table });
         }
-        for (const p of items) p.waiter.rowStored();
+        for (const p of items) p.waiter.settle(p.index, null);
         return;
       } catch (failure) {
         if (!(failure instanceof InsertRefused)) throw failure;
@@ -397,7 +412,7 @@ export class ClickHouseWriter {
       if (kind === 'bad_data') {
         rowsRejected.inc({ table });
         this.log('warn', 'clickhouse-sink: ClickHouse refused a row; its message is dead-lettered', { table, error: firstLine(error) });
-        items[0]!.waiter.reject(new SinkRowRejectedError(table, error));
+        items[0]!.waiter.settle(items[0]!.index, new SinkRowRejectedError(table, error));
         return;
       }
       // A configuration error, or an unclassified one that even a single row gets: stop, keep the

@@ -1,7 +1,8 @@
 /** A FIFO counting semaphore: caps in-flight work (records and batches per consumer, embedding requests). */
 export class Semaphore {
   private available: number;
-  private readonly waiters: Array<() => void> = [];
+  /** FIFO: a waiter for many permits is not overtaken by later waiters for fewer. */
+  private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) {
@@ -18,18 +19,26 @@ export class Semaphore {
     return this.waiters.length;
   }
 
-  async acquire(): Promise<void> {
-    if (this.available > 0) {
-      this.available--;
+  /** Takes `count` permits (default 1) at once, waiting until that many are free. */
+  async acquire(count = 1): Promise<void> {
+    if (!Number.isInteger(count) || count < 1 || count > this.capacity) {
+      throw new RangeError(`Semaphore: cannot acquire ${count} of ${this.capacity} permits`);
+    }
+    if (this.waiters.length === 0 && this.available >= count) {
+      this.available -= count;
       return;
     }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    await new Promise<void>((resolve) => this.waiters.push({ count, resolve }));
   }
 
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next(); // hand the permit straight to the next waiter
-    else this.available++;
+  release(count = 1): void {
+    this.available += count;
+    // hand the permits straight to the waiters, in order
+    while (this.waiters.length > 0 && this.waiters[0]!.count <= this.available) {
+      const next = this.waiters.shift()!;
+      this.available -= next.count;
+      next.resolve();
+    }
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {

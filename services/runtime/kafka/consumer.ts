@@ -17,6 +17,11 @@
  * in offset order within a partition, one record after the other (a step whose result depends on
  * what the records before it did: KC registry merges, the judge's final dedup and its
  * one-verdict-per-candidate check). The same order holds in `grip run` and in every service.
+ *
+ * A stage whose work is one call for many messages (the ClickHouse sink: one insert) may also give
+ * `batchHandler`: a polled batch is then admitted and handled at once, one promise for the batch
+ * instead of a chain per record, and only the records it could not finish go on alone through
+ * `handler`, with the retries, pauses and dead letters above.
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { HandlerResult } from '../result.ts';
@@ -75,6 +80,15 @@ export interface StageOptions<In, Out, Prepared = Out | Out[]> {
   handler: (value: In, ctx: StageContext) => Promise<HandlerResult<Prepared>>;
   /** Optional second step, run in offset order within a partition after `handler` returned ok. */
   ordered?: OrderedStep<In, Prepared, Out>;
+  /**
+   * Optional fast path: a polled batch's decoded values at once (in offset order), answered with
+   * one outcome per value, in the same order: a result, or the Error its handling failed with.
+   * A record answered with an Error (or all of them, when the call throws) goes on alone through
+   * `handler` as its retry: a non-retriable error dead-letters it without calling `handler`, a
+   * retriable one is retried after backoff, a configuration error pauses. Admission counts the
+   * batch's records against `concurrency` (a batch over it takes all the slots). Not with `ordered`.
+   */
+  batchHandler?: (values: In[], contexts: StageContext[]) => Promise<Array<HandlerResult<Prepared> | Error>>;
   /** Turns a record into the handler's input. Default: the serde's Avro decode of the input topic. */
   decode?: (record: InRecord) => Promise<In>;
   /** Where ok values go; a stage without one (a sink) only has side effects. */
@@ -174,6 +188,7 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const board = options.board ?? processDependencies;
   const pauseOnConfiguration = options.onConfigurationError !== 'fail';
+  if (options.batchHandler && options.ordered) throw new Error(`stage ${stage}: batchHandler and ordered cannot be combined (the ordered step runs record by record)`);
   const recordSlots = new Semaphore(options.concurrency ?? 8);
   const batchSlots = new Semaphore(options.maxInFlightBatches ?? 4);
   const tracker = new OffsetTracker();
@@ -237,14 +252,28 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
     }
   }
 
-  async function attemptRecord(record: InRecord, lastInBatch: boolean, predecessor: Promise<void>): Promise<RecordOutcome> {
+  function decodeRecord(record: InRecord): Promise<In> {
+    return options.decode ? options.decode(record) : (options.serde.decode(options.inputTopic, record.value) as Promise<In>);
+  }
+
+  /**
+   * Handles one record until it has an outcome. `failedFirst`: the error its first attempt ended
+   * with elsewhere (the batch path); handling starts from that failure, as if attempt 0 threw it.
+   */
+  async function attemptRecord(record: InRecord, lastInBatch: boolean, predecessor: Promise<void>, failedFirst?: { error: unknown }): Promise<RecordOutcome> {
     let firstFailure: number | undefined;
     let refusedBy: string | undefined;
     let pauses = 0;
+    let earlier = failedFirst;
     for (let attempt = 0; ; attempt++) {
       if (crashError !== undefined) throw new Error(`stage ${stage} crashed; message not handled`);
       try {
-        const value = options.decode ? await options.decode(record) : ((await options.serde.decode(options.inputTopic, record.value)) as In);
+        if (earlier) {
+          const { error } = earlier;
+          earlier = undefined;
+          throw error;
+        }
+        const value = await decodeRecord(record);
         const ctx: StageContext = { stage, record, attempt, lastInBatch, inputDrained: () => inputDrained(record) };
         const prepared = await options.handler(value, ctx);
         const outcome =
@@ -293,6 +322,54 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
       values.map(async (value) => ({ topic, key: options.serde.keyOf(topic, value), value: await options.serde.encode(topic, value) })),
     );
     return { kind: 'ok', records };
+  }
+
+  /** The batch path: decode all, one batchHandler call, the records it could not finish alone. */
+  async function handleAtOnce(records: InRecord[]): Promise<RecordOutcome[]> {
+    const last = records.length - 1;
+    const outcomes = new Array<RecordOutcome>(records.length);
+    const values: In[] = [];
+    const contexts: StageContext[] = [];
+    const positions: number[] = [];
+    const alone: Array<{ index: number; error: unknown }> = [];
+    for (let i = 0; i <= last; i++) {
+      const record = records[i]!;
+      if (replayedForAnotherStage(record, stage)) {
+        outcomes[i] = { kind: 'drop', reason: 'replayed_for_another_stage', records: [] };
+        continue;
+      }
+      try {
+        values.push(await decodeRecord(record));
+      } catch (error) {
+        alone.push({ index: i, error });
+        continue;
+      }
+      contexts.push({ stage, record, attempt: 0, lastInBatch: i === last, inputDrained: () => inputDrained(record) });
+      positions.push(i);
+    }
+    let results: Array<HandlerResult<Prepared> | Error>;
+    try {
+      results = values.length > 0 ? await options.batchHandler!(values, contexts) : [];
+    } catch (error) {
+      // the whole call failed: every record retries alone
+      results = values.map(() => (error instanceof Error ? error : new Error(errorMessage(error))));
+    }
+    if (results.length !== values.length) throw new Error(`stage ${stage}: batchHandler answered ${results.length} outcomes for ${values.length} values`);
+    for (let j = 0; j < results.length; j++) {
+      const result = results[j]!;
+      if (result instanceof Error) alone.push({ index: positions[j]!, error: result });
+      else outcomes[positions[j]!] = await routeResult(records[positions[j]!]!, result as HandlerResult<Out | Out[]>);
+    }
+    const noPredecessor = Promise.resolve();
+    await Promise.all(
+      alone.map(async ({ index, error }) => {
+        outcomes[index] = await attemptRecord(records[index]!, index === last, noPredecessor, { error });
+      }),
+    );
+    const { partition, offset } = records[last]!;
+    const handled = handledTo.get(partition);
+    if (handled === undefined || offset + 1n > handled) handledTo.set(partition, offset + 1n);
+    return outcomes;
   }
 
   // ---- one batch ---------------------------------------------------------------------------
@@ -346,11 +423,46 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
     return { running };
   }
 
-  async function processBatch(batch: PartitionBatch, ticket: BatchTicket, started: Array<Promise<RecordOutcome>>): Promise<void> {
+  /**
+   * Records are admitted one by one: the poll loop fetches the next batch as soon as the last
+   * record of this one started, not when its slowest message ended. Turns of the ordered step are
+   * taken here, in offset order, before any record may wait for one.
+   */
+  async function admitEach(records: InRecord[]): Promise<{ running: Promise<RecordOutcome[]> }> {
+    const turns = records.map((record) => takeTurn(record));
+    const last = records.length - 1;
+    const started: Array<Promise<RecordOutcome>> = [];
+    for (const [i, record] of records.entries()) started.push((await admit(record, i === last, turns[i]!)).running);
+    return { running: Promise.all(started) };
+  }
+
+  /** The batch path's admission: the batch's records take their slots together. */
+  async function admitBatch(records: InRecord[]): Promise<{ running: Promise<RecordOutcome[]> }> {
+    const slots = Math.min(records.length, recordSlots.capacity);
+    await recordSlots.acquire(slots);
+    while (options.ready && recordsInFlight > 0 && crashError === undefined && !options.ready()) {
+      await Promise.race([recordFinished(), sleep(5)]);
+    }
+    while (pauseOnConfiguration && recordsInFlight > 0 && crashError === undefined && !stopping.signal.aborted && board.refusing().length > 0) {
+      await Promise.race([recordFinished(), sleep(250)]);
+    }
+    recordsInFlight += records.length;
+    stats.in += records.length;
+    messagesIn.inc({ stage }, records.length);
+    const running = handleAtOnce(records).finally(() => {
+      recordsInFlight -= records.length;
+      recordSlots.release(slots);
+      wake?.();
+    });
+    running.catch(() => undefined); // the batch reports it
+    return { running };
+  }
+
+  async function processBatch(batch: PartitionBatch, ticket: BatchTicket, started: Promise<RecordOutcome[]>): Promise<void> {
     const stopTimer = batchSeconds.startTimer({ stage });
     inFlightBatches.inc({ stage });
     try {
-      const outcomes = await Promise.all(started);
+      const outcomes = await started;
       // Outputs and dead letters of the batch go out together, in message order; the batch is done
       // only when the broker acknowledged them all.
       await sendWithRetry(outcomes.flatMap((o) => o.records));
@@ -451,14 +563,9 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
         }
         const lastOffset = batch.records[batch.records.length - 1]!.offset;
         const ticket = tracker.begin(batch.topic, batch.partition, lastOffset);
-        // Records are admitted one by one: the poll loop fetches the next batch as soon as the
-        // last record of this one started, not when its slowest message ended.
-        // Turns of the ordered step are taken here, in offset order, before any record may wait for one.
-        const turns = batch.records.map((record) => takeTurn(record));
-        const last = batch.records.length - 1;
-        const started: Array<Promise<RecordOutcome>> = [];
-        for (const [i, record] of batch.records.entries()) started.push((await admit(record, i === last, turns[i]!)).running);
-        const task = processBatch(batch, ticket, started)
+        // admitted (not finished): the poll loop goes on to the next batch
+        const { running } = options.batchHandler ? await admitBatch(batch.records) : await admitEach(batch.records);
+        const task = processBatch(batch, ticket, running)
           .catch((error) => (error instanceof Abandoned ? undefined : crash(error)))
           .finally(() => {
             batchSlots.release();

@@ -80,6 +80,9 @@ class RegistrySerde implements Serde {
     if (!bytes || bytes.length < 5) throw new DecodeError(`${topic}: ${bytes ? bytes.length : 0} bytes, too short for the Confluent wire format`);
     if (bytes[0] !== 0) throw new DecodeError(`${topic}: magic byte ${bytes[0]}, expected 0 (Confluent wire format)`);
     const id = bytes.readInt32BE(1);
+    // known (topic, schema id): no registry call, not even a cached one (a stage decodes every message)
+    const known = this.decoders.get(`${topic}\u0000${id}`);
+    if (known) return decodeWith(known, spec, id, bytes);
     let writer: unknown;
     try {
       writer = await this.registry.getSchema(id);
@@ -88,11 +91,7 @@ class RegistrySerde implements Serde {
       if (isNotFound(error)) throw new DecodeError(`${topic}: schema id ${id} is not in the registry`, { cause: error });
       throw new RetriableError(`${topic}: fetching schema id ${id} failed: ${errorMessage(error)}`, { cause: error });
     }
-    try {
-      return this.decoder(spec, id, writer as avro.Type)(bytes.subarray(5));
-    } catch (error) {
-      throw new DecodeError(`${topic}: not a ${spec.schema.name} in schema id ${id}: ${errorMessage(error)}`, { cause: error });
-    }
+    return decodeWith(this.decoder(spec, id, writer as avro.Type), spec, id, bytes);
   }
 
   /**
@@ -115,6 +114,14 @@ class RegistrySerde implements Serde {
 
   keyOf(topic: string, value: unknown): Buffer {
     return keyOfValue(this.spec(topic), value);
+  }
+}
+
+function decodeWith(decode: (payload: Buffer) => unknown, spec: TopicSpec, id: number, bytes: Buffer): unknown {
+  try {
+    return decode(bytes.subarray(5));
+  } catch (error) {
+    throw new DecodeError(`${spec.topic}: not a ${spec.schema.name} in schema id ${id}: ${errorMessage(error)}`, { cause: error });
   }
 }
 

@@ -66,6 +66,22 @@ describe('ClickHouseWriter: a refused row inside a shared batch', () => {
   });
 });
 
+describe('ClickHouseWriter.addEach: one call, one outcome per row', () => {
+  it('settles once all its rows are settled: null for stored rows, the refusal for each bad one', async () => {
+    const ch = fakeClickHouse();
+    const writer = new ClickHouseWriter({ clickhouse: settings, client: ch.client, maxBatchRows: 8, maxBatchWaitMs: 60_000, log: () => {} });
+    // 20 rows over three inserts (8, 8, 4): bad rows in two of them
+    const outcomes = writer.addEach('candidates', Array.from({ length: 20 }, (_, i) => ({ i, bad: i === 3 || i === 17 })));
+    await writer.flush().catch(() => undefined);
+    const settled = await outcomes;
+    expect(settled).toHaveLength(20);
+    expect(settled.map((o, i) => (o === null ? null : i))).toEqual(Array.from({ length: 20 }, (_, i) => (i === 3 || i === 17 ? i : null)));
+    expect(settled[3]).toBeInstanceOf(SinkRowRejectedError);
+    expect(ch.stored.map((r) => r.i).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 20 }, (_, i) => i).filter((i) => i !== 3 && i !== 17));
+    await writer.close();
+  });
+});
+
 describe('ClickHouseWriter: a configuration error is a stop', () => {
   it('keeps the rows pending (no rejection), reports why, retries, and lands them once the configuration works', async () => {
     const ch = fakeClickHouse();

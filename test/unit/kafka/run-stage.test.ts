@@ -237,3 +237,91 @@ describe('runStage (fake transport)', () => {
     await h.stop();
   });
 });
+
+describe('runStage batch path (batchHandler)', () => {
+  it('one call per polled batch; only the records it could not finish go on alone through handler', async () => {
+    const batchCalls: number[][] = [];
+    const alone: number[] = [];
+    let flaky = 0;
+    const { consumer, producer, handle } = start(
+      async (v) => {
+        alone.push(v.n);
+        if (v.n === 2 && ++flaky < 2) throw new RetriableError('still down');
+        return ok(v);
+      },
+      {
+        batchHandler: async (values) => {
+          batchCalls.push(values.map((v) => v.n));
+          return values.map((v): HandlerResult<Msg> | Error => {
+            if (v.n === 1) return new NonRetriableError('clickhouse_rejected', 'row 1 refused');
+            if (v.n === 2) return new RetriableError('ClickHouse unreachable');
+            if (v.n === 3) return dlq('unmappable_row', 'no table');
+            return ok(v);
+          });
+        },
+      },
+    );
+    const h = await handle;
+    const bad = record('in', 0, 4, '\u0000garbage{', 'bad-key');
+    consumer.deliver([{ topic: 'in', partition: 0, records: [m(0, 0), m(0, 1), m(0, 2), m(0, 3), bad, m(0, 5)] }]);
+    await until(() => consumer.commits.length === 1, 'the commit');
+    // the undecodable record never reaches the batch handler; the others in one call
+    expect(batchCalls).toEqual([[0, 1, 2, 3, 5]]);
+    // the retriable one retried alone through handler (failed once more, then passed); the
+    // non-retriable one dead-lettered without calling handler again
+    expect(alone).toEqual([2, 2]);
+    expect(h.stats()).toMatchObject({ in: 6, out: 3, dlq: 3, retries: 2 });
+    const dead = producer.sent.filter((r) => r.topic === 'in.dlq');
+    expect(dead.map((r) => r.headers?.['dlq-reason'])).toEqual(['clickhouse_rejected', 'unmappable_row', 'decode_error']);
+    expect(producer.sent.filter((r) => r.topic === 'out').map((r) => r.key!.toString())).toEqual(['m0', 'm2', 'm5']);
+    expect(consumer.commits).toEqual([{ topic: 'in', partition: 0, offset: 6n }]);
+    await h.stop();
+  });
+
+  it('a batch call that throws sends every record alone; an unknown error still crashes without committing', async () => {
+    let calls = 0;
+    const retried = start(async (v) => ok(v), {
+      batchHandler: async () => {
+        calls++;
+        throw new RetriableError('insert failed after its retries');
+      },
+    });
+    const h1 = await retried.handle;
+    retried.consumer.deliver([{ topic: 'in', partition: 0, records: [m(0, 0), m(0, 1)] }]);
+    await until(() => retried.consumer.commits.length === 1, 'the commit');
+    expect(calls).toBe(1);
+    expect(retried.producer.sent.map((r) => r.key!.toString())).toEqual(['m0', 'm1']);
+    await h1.stop();
+
+    const broken = start(async (v) => ok(v), { batchHandler: async (values) => values.map(() => new Error('writer closed')) });
+    const h2 = await broken.handle;
+    broken.consumer.deliver([{ topic: 'in', partition: 0, records: [m(0, 0)] }]);
+    await expect(h2.done).rejects.toThrow('writer closed');
+    expect(broken.consumer.commits).toEqual([]);
+  });
+
+  it('commits a batch only when its call settled, and later batches of a partition only after it', async () => {
+    const gates = [deferred(), deferred()];
+    let call = 0;
+    const { consumer, handle } = start(async (v) => ok(v), {
+      batchHandler: async (values) => {
+        await gates[call++]!.promise;
+        return values.map((v) => ok(v));
+      },
+    });
+    const h = await handle;
+    consumer.deliver([{ topic: 'in', partition: 0, records: [m(0, 0), m(0, 1)] }]);
+    consumer.deliver([{ topic: 'in', partition: 0, records: [m(0, 2)] }]);
+    await until(() => call === 2, 'both batches admitted while the first waits');
+    gates[1]!.resolve();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(consumer.commits).toEqual([]);
+    gates[0]!.resolve();
+    await until(() => consumer.commits.length > 0 && consumer.commits.at(-1)!.offset === 3n, 'the commit past both');
+    await h.stop();
+  });
+
+  it('refuses batchHandler together with ordered', async () => {
+    await expect(start(async (v) => ok(v), { batchHandler: async (values) => values.map((v) => ok(v)), ordered: async (p) => ok(p as Msg) }).handle).rejects.toThrow(/cannot be combined/);
+  });
+});
