@@ -32,7 +32,8 @@ export function markdownSummary(result: Row): string {
     if (u) {
       lines.push(
         `CPU microseconds per row (process / whole machine): sink ${u.sink_process} / ${u.sink_machine}, raw insert ${u.raw_process} / ${u.raw_machine}, ` +
-          `reading the messages from Kafka alone ${u.kafka_read_only_process} / ${u.kafka_read_only_machine} (${c.sink.kafka_read_only_rows_per_s} rows/s).`,
+          `reading, decoding and mapping the messages alone ${u.read_decode_map_process} / ${u.read_decode_map_machine} (${c.sink.read_decode_map_rows_per_s} rows/s). ` +
+          `With all ${c.sink.cores} cores busy on only that and the raw insert's work, a sink could reach at most ${c.sink.ratio_upper_bound_from_cpu} of the raw rate here.`,
       );
     }
   }

@@ -43,6 +43,17 @@ export type SinkTable = string;
 /** DateTime (UInt32 seconds) covers 1970-01-01 .. 2106-02-07. */
 const MAX_DATETIME_MS = 4_294_967_295_000;
 
+/** The last second formatted: a batch's messages mostly share their second (profiled: 3% of the sink's CPU). */
+let lastSecond = -1;
+let lastFormatted = '';
+function formatSecond(second: number): string {
+  if (second !== lastSecond) {
+    lastFormatted = new Date(second * 1000).toISOString().slice(0, 19).replace('T', ' ');
+    lastSecond = second;
+  }
+  return lastFormatted;
+}
+
 /** Checks values against column ranges; one per message, so errors name the message. */
 class Check {
   constructor(
@@ -94,7 +105,7 @@ class Check {
     if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 0 || ms > MAX_DATETIME_MS) {
       this.fail(field, `must be a timestamp in ms between 1970 and 2106, got ${describe(ms)}`);
     }
-    return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+    return formatSecond(Math.floor(ms / 1000));
   }
 
   lineage(value: Lineage | undefined): LineageColumns {

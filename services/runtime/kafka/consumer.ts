@@ -466,24 +466,38 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
       // Outputs and dead letters of the batch go out together, in message order; the batch is done
       // only when the broker acknowledged them all.
       await sendWithRetry(outcomes.flatMap((o) => o.records));
-      for (const o of outcomes) {
-        if (o.kind === 'ok') {
-          stats.out += o.records.length;
-          messagesOut.inc({ stage }, o.records.length);
-        } else if (o.kind === 'dlq') {
-          stats.dlq++;
-          dlqTotal.inc({ stage, reason: o.reason ?? 'unknown' });
-        } else {
-          stats.dropped++;
-          dropTotal.inc({ stage, reason: o.reason ?? 'unknown' });
-        }
-      }
+      countOutcomes(outcomes);
       stats.batches++;
       stopTimer();
       const commitTo = tracker.finish(ticket);
       if (commitTo) await enqueueCommit(commitTo);
     } finally {
       inFlightBatches.dec({ stage });
+    }
+  }
+
+  /** Stats and metrics of a finished batch: one metric update per kind and reason, not per record. */
+  function countOutcomes(outcomes: RecordOutcome[]): void {
+    let out = 0;
+    const dead = new Map<string, number>();
+    const dropped = new Map<string, number>();
+    for (const o of outcomes) {
+      if (o.kind === 'ok') out += o.records.length;
+      else {
+        const tally = o.kind === 'dlq' ? dead : dropped;
+        const reason = o.reason ?? 'unknown';
+        tally.set(reason, (tally.get(reason) ?? 0) + 1);
+      }
+    }
+    stats.out += out;
+    messagesOut.inc({ stage }, out);
+    for (const [reason, n] of dead) {
+      stats.dlq += n;
+      dlqTotal.inc({ stage, reason }, n);
+    }
+    for (const [reason, n] of dropped) {
+      stats.dropped += n;
+      dropTotal.inc({ stage, reason }, n);
     }
   }
 
