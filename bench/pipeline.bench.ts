@@ -80,6 +80,23 @@ async function runCeiling(cell: BenchCell, o: PipelineBenchOptions, ctx: Pipelin
   }
 }
 
+/**
+ * An endpoint faster than the orchestration ceiling measured in the same run (the most model calls
+ * per second this machine routes through Kafka, against an endpoint that answers at once) cannot be
+ * filled through the pipeline by this machine, whatever the settings: such a cell's efficiency goal
+ * is checked against the ceiling, and the cell says so (`bounded_by_ceiling_rps`).
+ */
+function boundByCeiling(results: Array<Record<string, any>>): void {
+  const ceiling = results.find((r) => r.kind === 'ceiling')?.model_calls_per_s_through_kafka as number | undefined;
+  if (!ceiling) return;
+  for (const r of results) {
+    if (!r.drivable || !r.checks || !('efficiency_goal_met' in r.checks) || !(r.endpoint_capacity_rps > ceiling)) continue;
+    r.bounded_by_ceiling_rps = ceiling;
+    r.efficiency_within_ceiling = round(r.achieved_rps / ceiling, 3);
+    r.checks.efficiency_goal_met = r.efficiency_within_ceiling >= GOAL;
+  }
+}
+
 /** The sink must reach this share of a raw insert of the same rows. */
 const SINK_GOAL = 0.8;
 
@@ -187,6 +204,7 @@ async function main(): Promise<number> {
       if (interrupts.signal.aborted) throw new Error('interrupted');
       results.push(await runCell(cell, options, { config, transport, admin, runId, interrupted: interrupts.signal, partitions: options.partitions, timeoutS: options.timeoutS, tuned: options.tuned }));
     }
+    boundByCeiling(results as Array<Record<string, any>>);
     const run = results.filter((r) => r.drivable && 'checks' in r);
     const failed = run.filter((r) => 'checks' in r && r.checks && Object.values(r.checks).some((v) => v === false)).map((r) => r.cell);
     const result = {

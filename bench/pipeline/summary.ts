@@ -20,7 +20,7 @@ export function markdownSummary(result: Row): string {
     const l = p.limiter;
     const missed = Object.entries(c.checks).filter(([, v]) => v === false).map(([k]) => k);
     lines.push(
-      `| ${c.cell} | ${c.endpoint_capacity_rps} | ${c.achieved_rps} | ${c.efficiency} | ${c.efficiency_whole_run} | ${p.ramp_seconds ?? '-'} | ${l ? `${l.limit} (${p.settled.limit_min}-${p.settled.limit_max})` : 'fixed'} | ${p.steady.p50_ms} / ${p.steady.p99_ms} (${p.settled.p50_ms} / ${p.settled.p99_ms}) | ${c.settled_p99_over_floor ?? '-'} x ${c.floor_ms ?? '-'} | ${c.cpu_ms_per_call} | ${missed.length ? `missed: ${missed.join(', ')}` : 'ok'}${p.endpoint_429 ? `, ${p.endpoint_429} x 429` : ''}${p.endpoint_5xx ? `, ${p.endpoint_5xx} x 5xx` : ''} |`,
+      `| ${c.cell} | ${c.endpoint_capacity_rps} | ${c.achieved_rps} | ${c.efficiency} | ${c.efficiency_whole_run} | ${p.ramp_seconds ?? '-'} | ${l ? `${l.limit} (${p.settled.limit_min}-${p.settled.limit_max})` : 'fixed'} | ${p.steady.p50_ms} / ${p.steady.p99_ms} (${p.settled.p50_ms} / ${p.settled.p99_ms}) | ${c.settled_p99_over_floor ?? '-'} x ${c.floor_ms ?? '-'} | ${c.cpu_ms_per_call} | ${missed.length ? `missed: ${missed.join(', ')}` : 'ok'}${c.bounded_by_ceiling_rps ? ` (endpoint above this machine's ceiling of ${c.bounded_by_ceiling_rps} calls/s through Kafka: ${c.efficiency_within_ceiling} of the ceiling)` : ''}${p.endpoint_429 ? `, ${p.endpoint_429} x 429` : ''}${p.endpoint_5xx ? `, ${p.endpoint_5xx} x 5xx` : ''} |`,
     );
   }
   for (const c of (result.cells as Row[]).filter((c) => c.kind === 'ceiling')) {

@@ -357,8 +357,16 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
     if (results.length !== values.length) throw new Error(`stage ${stage}: batchHandler answered ${results.length} outcomes for ${values.length} values`);
     for (let j = 0; j < results.length; j++) {
       const result = results[j]!;
-      if (result instanceof Error) alone.push({ index: positions[j]!, error: result });
-      else outcomes[positions[j]!] = await routeResult(records[positions[j]!]!, result as HandlerResult<Out | Out[]>);
+      const index = positions[j]!;
+      if (result instanceof Error) {
+        alone.push({ index, error: result });
+        continue;
+      }
+      try {
+        outcomes[index] = await routeResult(records[index]!, result as HandlerResult<Out | Out[]>);
+      } catch (error) {
+        alone.push({ index, error }); // e.g. an output that does not fit its schema: dead-lettered as on the per-record path
+      }
     }
     const noPredecessor = Promise.resolve();
     await Promise.all(
