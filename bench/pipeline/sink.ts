@@ -5,8 +5,9 @@
  * time (as the sink's writer does per table). Between the two, the same messages read by a bare
  * consumer of the Kafka transport, decoded and mapped to rows, nothing stored: the work any sink
  * does besides the insert. Each phase reports its process's CPU and the whole machine's (broker
- * and ClickHouse included) per row; from them, the most any sink could reach on this machine. Rows land in the `candidates` table of
- * CLICKHOUSE_DATABASE (migrated first); ids repeat between the two, which ReplacingMergeTree folds.
+ * and ClickHouse included) per row; from them, the most any sink could reach on this machine.
+ * Rows land in the `candidates` table of CLICKHOUSE_DATABASE (migrated first); ids repeat between
+ * the two, which ReplacingMergeTree folds.
  */
 import { availableParallelism } from 'node:os';
 import { createClient } from '@clickhouse/client';

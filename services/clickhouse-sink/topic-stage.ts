@@ -4,7 +4,7 @@
  * benchmark runs the same against a private topic to compare it with a raw insert.
  */
 import { dlq, type HandlerResult } from '../runtime/handler.ts';
-import { insertRow, insertRows } from './handlers.ts';
+import { insertRows } from './handlers.ts';
 import { errorMessage } from '../runtime/kafka/errors.ts';
 import { DEFAULT_BACKOFF } from '../runtime/retry.ts';
 import { rowFor, TOPIC_TABLES, type SinkTopic } from './rows.ts';
@@ -24,22 +24,11 @@ export const SINK_STAGE_OPTIONS = {
   backoff: { ...DEFAULT_BACKOFF, maxMs: 5000 },
 };
 
-/** The handler of a pipeline topic: its row, or a dead letter when the message maps to none. */
-export function topicRowHandler(writer: ClickHouseWriter, topic: SinkTopic) {
-  return async (value: unknown): Promise<HandlerResult<never[]>> => {
-    let mapped;
-    try {
-      mapped = rowFor(topic, value as never);
-    } catch (error) {
-      return dlq('unmappable_row', errorMessage(error));
-    }
-    return insertRow(writer, mapped.table, mapped.row);
-  };
-}
-
 /**
- * The same for a whole polled batch (runStage's batchHandler): the rows of every mappable message
- * in one add, one promise for the batch; per message the outcome topicRowHandler would give.
+ * The sink of a pipeline topic for runStage, per polled batch (`batchHandler`): the rows of every
+ * mappable message in one add, one promise for the batch. Per message: ok once ClickHouse took its
+ * row, a dead letter when it maps to no row, or the stage's error for its row (refused: dead-lettered;
+ * ClickHouse unreachable: retried).
  */
 export function topicRowsBatchHandler(writer: ClickHouseWriter, topic: SinkTopic) {
   const table = TOPIC_TABLES[topic];
@@ -61,7 +50,16 @@ export function topicRowsBatchHandler(writer: ClickHouseWriter, topic: SinkTopic
   };
 }
 
-/** A pipeline topic's sink handlers for runStage: per message (the retry path) and per batch. */
+/**
+ * A pipeline topic's sink handlers for runStage: per batch, and per message (a message whose row
+ * failed is retried alone) as the same batch of one, its error thrown.
+ */
 export function topicStageHandlers(writer: ClickHouseWriter, topic: SinkTopic) {
-  return { handler: topicRowHandler(writer, topic), batchHandler: topicRowsBatchHandler(writer, topic) };
+  const batchHandler = topicRowsBatchHandler(writer, topic);
+  const handler = async (value: unknown): Promise<HandlerResult<never[]>> => {
+    const [outcome] = await batchHandler([value]);
+    if (outcome instanceof Error) throw outcome;
+    return outcome!;
+  };
+  return { handler, batchHandler };
 }

@@ -244,12 +244,17 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
     try {
       if (replayedForAnotherStage(record, stage)) return { kind: 'drop', reason: 'replayed_for_another_stage', records: [] };
       const outcome = await attemptRecord(record, lastInBatch, turn.wait);
-      const handled = handledTo.get(record.partition);
-      if (handled === undefined || record.offset + 1n > handled) handledTo.set(record.partition, record.offset + 1n);
+      markHandled(record);
       return outcome;
     } finally {
       turn.release();
     }
+  }
+
+  /** Moves its partition's handled position (inputDrained) past the record. */
+  function markHandled(record: InRecord): void {
+    const handled = handledTo.get(record.partition);
+    if (handled === undefined || record.offset + 1n > handled) handledTo.set(record.partition, record.offset + 1n);
   }
 
   function decodeRecord(record: InRecord): Promise<In> {
@@ -374,9 +379,7 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
         outcomes[index] = await attemptRecord(records[index]!, index === last, noPredecessor, { error });
       }),
     );
-    const { partition, offset } = records[last]!;
-    const handled = handledTo.get(partition);
-    if (handled === undefined || offset + 1n > handled) handledTo.set(partition, offset + 1n);
+    markHandled(records[last]!);
     return outcomes;
   }
 
@@ -410,8 +413,16 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
   const recordFinished = () => new Promise<void>((resolve) => (wake = resolve));
 
   /** Starts a record once a slot is free and `ready()` agrees; resolves with its outcome later. */
-  async function admit(record: InRecord, lastInBatch: boolean, turn: { wait: Promise<void>; release: () => void }): Promise<{ running: Promise<RecordOutcome> }> {
-    await recordSlots.acquire();
+  function admit(record: InRecord, lastInBatch: boolean, turn: { wait: Promise<void>; release: () => void }): Promise<{ running: Promise<RecordOutcome> }> {
+    return startAdmitted(1, 1, () => handleRecord(record, lastInBatch, turn));
+  }
+
+  /**
+   * Starts the work of `records` records once `slots` record slots are free and `ready()` and the
+   * dependency board allow it; resolves when it started, with its outcome to come.
+   */
+  async function startAdmitted<T>(records: number, slots: number, work: () => Promise<T>): Promise<{ running: Promise<T> }> {
+    await recordSlots.acquire(slots);
     while (options.ready && recordsInFlight > 0 && crashError === undefined && !options.ready()) {
       await Promise.race([recordFinished(), sleep(5)]);
     }
@@ -419,12 +430,12 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
     while (pauseOnConfiguration && recordsInFlight > 0 && crashError === undefined && !stopping.signal.aborted && board.refusing().length > 0) {
       await Promise.race([recordFinished(), sleep(250)]);
     }
-    recordsInFlight++;
-    stats.in++;
-    messagesIn.inc({ stage });
-    const running = handleRecord(record, lastInBatch, turn).finally(() => {
-      recordsInFlight--;
-      recordSlots.release();
+    recordsInFlight += records;
+    stats.in += records;
+    messagesIn.inc({ stage }, records);
+    const running = work().finally(() => {
+      recordsInFlight -= records;
+      recordSlots.release(slots);
       wake?.();
     });
     running.catch(() => undefined); // the batch reports it
@@ -444,26 +455,9 @@ export async function runStage<In, Out, Prepared = Out | Out[]>(options: StageOp
     return { running: Promise.all(started) };
   }
 
-  /** The batch path's admission: the batch's records take their slots together. */
-  async function admitBatch(records: InRecord[]): Promise<{ running: Promise<RecordOutcome[]> }> {
-    const slots = Math.min(records.length, recordSlots.capacity);
-    await recordSlots.acquire(slots);
-    while (options.ready && recordsInFlight > 0 && crashError === undefined && !options.ready()) {
-      await Promise.race([recordFinished(), sleep(5)]);
-    }
-    while (pauseOnConfiguration && recordsInFlight > 0 && crashError === undefined && !stopping.signal.aborted && board.refusing().length > 0) {
-      await Promise.race([recordFinished(), sleep(250)]);
-    }
-    recordsInFlight += records.length;
-    stats.in += records.length;
-    messagesIn.inc({ stage }, records.length);
-    const running = handleAtOnce(records).finally(() => {
-      recordsInFlight -= records.length;
-      recordSlots.release(slots);
-      wake?.();
-    });
-    running.catch(() => undefined); // the batch reports it
-    return { running };
+  /** The batch path's admission: the batch's records take their slots together (at most all of them). */
+  function admitBatch(records: InRecord[]): Promise<{ running: Promise<RecordOutcome[]> }> {
+    return startAdmitted(records.length, Math.min(records.length, recordSlots.capacity), () => handleAtOnce(records));
   }
 
   async function processBatch(batch: PartitionBatch, ticket: BatchTicket, started: Promise<RecordOutcome[]>): Promise<void> {
