@@ -79,12 +79,18 @@ export class Deduper {
 
   /** An accepted output. */
   add(id: string, text: string): void {
-    const { key, sig } = this.fingerprint(text);
+    this.addFingerprint(id, this.fingerprint(text));
+  }
+
+  addFingerprint(id: string, { key, sig }: Fingerprint): void {
     this.accepted.add(checkId(id), key, sig);
   }
 
   check(text: string): DedupResult {
-    const { key, sig, empty } = this.fingerprint(text);
+    return this.checkFingerprint(this.fingerprint(text));
+  }
+
+  checkFingerprint({ key, sig, empty }: Fingerprint): DedupResult {
     for (const [against, store] of [['reference', this.references], ['accepted', this.accepted]] as const) {
       const id = store.exactMatch(key);
       if (id !== null) return { duplicate: true, kind: 'exact', matchId: id, similarity: 1, against };
@@ -143,7 +149,47 @@ export class Deduper {
     return d;
   }
 
-  private fingerprint(text: string): { key: string; sig: Uint32Array; empty: boolean } {
+  /**
+   * The stores as binary sections (ids and exact keys as JSON, signatures as raw uint32), oldest
+   * first: importSections rebuilds the same rings. About 4 x numPerm bytes per item plus its strings.
+   */
+  exportSections(prefix: string): Record<string, Uint8Array> {
+    const out: Record<string, Uint8Array> = {};
+    for (const [name, store] of [['ref', this.references], ['acc', this.accepted]] as const) {
+      const strings: string[] = [];
+      const sigs = new Uint32Array(store.size * this.options.numPerm);
+      let i = 0;
+      for (const it of store.items()) {
+        strings.push(it.id, it.key);
+        sigs.set(it.signature, i * this.options.numPerm);
+        i++;
+      }
+      out[`${prefix}.${name}.strings`] = Buffer.from(JSON.stringify({ evicted: store.evicted, strings }), 'utf8');
+      out[`${prefix}.${name}.sigs`] = new Uint8Array(sigs.buffer, sigs.byteOffset, sigs.byteLength);
+    }
+    return out;
+  }
+
+  /** A deduper with these options and the stores exportSections wrote; throws when they do not fit. */
+  static importSections(options: DeduperOptions, sections: Record<string, Uint8Array>, prefix: string): Deduper {
+    const d = new Deduper(options);
+    const numPerm = d.options.numPerm;
+    for (const [name, store] of [['ref', d.references], ['acc', d.accepted]] as const) {
+      const rawStrings = sections[`${prefix}.${name}.strings`];
+      const rawSigs = sections[`${prefix}.${name}.sigs`];
+      if (!rawStrings || !rawSigs) throw new Error(`dedup state: section ${prefix}.${name} missing`);
+      const { evicted, strings } = JSON.parse(Buffer.from(rawStrings).toString('utf8')) as { evicted: number; strings: string[] };
+      const count = strings.length / 2;
+      if (!Number.isInteger(count) || rawSigs.byteLength !== count * numPerm * 4) throw new Error(`dedup state: ${prefix}.${name} holds ${count} items but ${rawSigs.byteLength} signature bytes (expected ${count * numPerm * 4})`);
+      const sigs = new Uint32Array(rawSigs.buffer.slice(rawSigs.byteOffset, rawSigs.byteOffset + rawSigs.byteLength));
+      for (let i = 0; i < count; i++) store.add(checkId(strings[2 * i]!), strings[2 * i + 1]!, sigs.subarray(i * numPerm, (i + 1) * numPerm));
+      store.evicted = evicted;
+    }
+    return d;
+  }
+
+  /** The fingerprint check() and add() compute: compute once, then checkFingerprint / addFingerprint. */
+  fingerprint(text: string): Fingerprint {
     const normalized = normalizeForDedup(text);
     const shingles = shingleHashes(normalized, this.options.shingleSize);
     return { key: exactKey(normalized), sig: this.hasher.signature(shingles), empty: shingles.length === 0 };
@@ -153,6 +199,13 @@ export class Deduper {
 function checkId(id: string): string {
   if (typeof id !== 'string' || id === '') throw new TypeError(`dedup: id must be a non-empty string, got ${JSON.stringify(id)}`);
   return id;
+}
+
+/** A text's dedup fingerprint: the exact key of its normalized form and its MinHash signature. */
+export interface Fingerprint {
+  key: string;
+  sig: Uint32Array;
+  empty: boolean;
 }
 
 export function createDeduper(options: DeduperOptions = {}): Deduper {

@@ -14,7 +14,7 @@
  * and may run concurrently; `commitVerdict` (synchronous, run in input order by the runner) makes
  * the final duplicate check against everything accepted before it and records the acceptance.
  */
-import type { Deduper } from '../../core/dedup/index.ts';
+import type { DedupResult } from '../../core/dedup/index.ts';
 import type { NgramIndex } from '../../core/decontam/index.ts';
 import { answersAgree, type NormalizerSpec } from '../../core/answers/index.ts';
 import { checkGates, type GateThresholds } from '../../core/gates/index.ts';
@@ -45,7 +45,8 @@ export interface JudgeDeps {
   llm: LlmClient;
   settings: JudgeSettings;
   decontam: NgramIndex | null;
-  deduper: Deduper;
+  /** The seeds and the problems accepted so far (the judge's JudgeState, or a bare Deduper). */
+  deduper: DedupSet;
   /** Model name per judge stage, for the verdict record. */
   judgeModels: Record<string, string>;
   now: () => number;
@@ -146,7 +147,11 @@ export async function judgeCandidate(candidate: Candidate, deps: JudgeDeps): Pro
  * Final, ordered step: an accepted verdict whose problem duplicates one accepted before it becomes
  * a `duplicate` rejection; otherwise the accepted problem joins the dedup set.
  */
-export function commitVerdict(verdict: Verdict, deduper: Deduper): Verdict {
+export interface DedupSet {
+  check(text: string): DedupResult;
+}
+
+export function commitVerdict(verdict: Verdict, deduper: DedupSet & { add(id: string, text: string): void }): Verdict {
   if (!verdict.accepted) return verdict;
   const result = deduper.check(verdict.problem);
   // Its own earlier acceptance (a copy judged before) is not a duplicate: a verdict never rejects itself.

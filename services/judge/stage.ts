@@ -2,8 +2,16 @@
  * judge: grip.candidates -> grip.verdicts (the paper's step 6, with decontamination and dedup).
  *
  * Dedup needs the seeds (a candidate that copies its seed is rejected) and the problems accepted so
- * far. Both are rebuilt from the logs at start: grip.seeds (then followed, so new seeds count) and
- * the verdicts of this judge configuration in grip.verdicts.
+ * far; one verdict per candidate needs the candidates already settled. That state (state.ts) holds
+ * hashes and dedup fingerprints, never texts: about 16-32 bytes per verdict and 0.6 KB per accepted
+ * problem (bounded by the deduper's capacity). It comes from grip.seeds and the verdicts of this
+ * judge configuration in grip.verdicts, both followed for as long as the stage runs.
+ *
+ * Restarts and takeovers read a checkpoint, not history: the state folded from the logs up to known
+ * positions is written to the service's state directory every 50,000 records or 5 minutes and at a
+ * graceful stop (runtime/checkpoint.ts); a new active instance reads it and the logs from those
+ * positions on. A checkpoint that is missing, damaged, or from another judge configuration or dedup
+ * layout is ignored with its reason logged, and the logs are read from their first records.
  *
  * One verdict per candidate and configuration: the model calls run concurrently (`handle`), the
  * verdict is settled in the ordered step, one candidate after the other in offset order. There, a
@@ -13,22 +21,19 @@
  * final duplicate check runs against everything accepted before it and the acceptance is recorded.
  * A replay with other judging settings has another judge_config_version, hence new verdict ids.
  *
- * State bounded by what deciding a verdict needs, never by the texts judged: per verdict, the
- * 64-bit hash of its candidate id (HashSet64, 16-32 bytes); per accepted problem, its dedup
- * fingerprint (the deduper's bounded LSH store, about 1 KB, oldest evicted past its capacity).
- * Verdict texts are read at start only to fingerprint the accepted problems, then let go.
- *
  * Exactly one instance: the accepted set is the instance's memory; two instances could both accept
  * two near-duplicates judged at the same moment (model calls, not this stage, bound throughput).
  */
 import type { Candidate, Seed, Verdict } from '../../schemas/generated/types.ts';
+import { Deduper } from '../../core/dedup/index.ts';
+import { canonicalJson, shortHash } from '../../core/util/hash.ts';
 import { loadDecontamination } from '../runtime/benchmarks.ts';
-import { HashSet64, idHash } from '../../core/combos/index.ts';
-import { createDeduper } from '../../core/dedup/index.ts';
+import { Checkpointer, PositionTracker, readCheckpoint, type Positions } from '../runtime/checkpoint.ts';
 import { drop, ok } from '../runtime/handler.ts';
 import { llmStageFlow } from '../runtime/llm-flow.ts';
-import { declareStage, readState } from '../runtime/stage.ts';
-import { commitVerdict, JUDGE_STAGES, VERIFY_STAGE, judgeCandidate, judgeConfigVersion, judgeModelsFrom, judgeSettingsFrom } from './handler.ts';
+import { declareStage, readState, type StageSetupContext } from '../runtime/stage.ts';
+import { JUDGE_STAGES, VERIFY_STAGE, judgeCandidate, judgeConfigVersion, judgeModelsFrom, judgeSettingsFrom } from './handler.ts';
+import { JUDGE_STATE_FORMAT, JudgeState } from './state.ts';
 
 /** Drop reason of a candidate whose verdict of this configuration is already in grip.verdicts. */
 export const ALREADY_SETTLED = 'already_settled';
@@ -52,36 +57,73 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
     // A set named in the settings (or a shipped default) that cannot be read stops the service.
     const decontam = await loadDecontamination(settings);
     const version = judgeConfigVersion(judgeSettings, judgeModels, decontam, prompts);
-    const deduper = createDeduper({ threshold: settings.dedup.threshold, seed: settings.seed });
+    const dedupOptions = new Deduper({ threshold: settings.dedup.threshold, seed: settings.seed }).options;
+    // The checkpoint holds state of this judge configuration and dedup layout only.
+    const fingerprint = `${version}-${shortHash(canonicalJson(dedupOptions), 12)}`;
 
-    const seeds = await readState<Seed>(ctx, 'grip.seeds', 'judge-seeds', (seed) => deduper.addReference(seed.seed_id, seed.problem), true);
-    await seeds.caughtUp;
-    // Candidates with a verdict of this configuration, as hashes of their ids (never the verdicts).
-    const settled = new HashSet64(1 << 16);
-    const isSettled = (candidateId: string) => settled.has(...idHash(candidateId));
-    const verdicts = await readState<Verdict>(ctx, 'grip.verdicts', 'judge-verdicts', (v) => {
-      if (v.judge_config_version !== version) return;
-      settled.add(...idHash(v.candidate_id));
-      if (v.accepted) deduper.add(v.verdict_id, v.problem);
+    const { state, positions } = restore(ctx, version, dedupOptions, fingerprint);
+    const tracker = new PositionTracker(positions);
+    const checkpointer = new Checkpointer({
+      dir: ctx.checkpointDir ?? null,
+      stage: 'judge',
+      format: JUDGE_STATE_FORMAT,
+      fingerprint,
+      take: () => ({ positions: tracker.snapshot(), sections: state.exportSections(), facts: { verdicts_of_this_config: state.settledCount } }),
+      log: ctx.log,
     });
-    await verdicts.done;
-    ctx.log('info', 'judge state rebuilt', { judge_config_version: version, seeds: seeds.count(), verdicts_of_this_config: settled.size });
+    const t0 = performance.now();
+    // Both logs are followed for as long as the stage runs: seeds so that copies of new seeds are
+    // caught; verdicts so that this process's own verdicts move from the pending layer to the
+    // checkpointed one once they are in the log.
+    const seeds = await readState<Seed>(ctx, 'grip.seeds', 'judge-seeds', (seed, r) => {
+      state.applySeed(seed.seed_id, seed.problem);
+      tracker.applied(r.topic, r.partition, r.offset);
+      checkpointer.applied();
+    }, true, tracker.of('grip.seeds'));
+    const verdicts = await readState<Verdict>(ctx, 'grip.verdicts', 'judge-verdicts', (v, r) => {
+      state.applyVerdict(v);
+      tracker.applied(r.topic, r.partition, r.offset);
+      checkpointer.applied();
+    }, true, tracker.of('grip.verdicts'));
+    await Promise.all([seeds.caughtUp, verdicts.caughtUp]);
+    ctx.log('info', 'judge state rebuilt', { judge_config_version: version, seeds_read: seeds.count(), verdicts_read: verdicts.count(), verdicts_of_this_config: state.settledCount, seconds: Math.round(performance.now() - t0) / 1000 });
+    await checkpointer.write();
 
     return {
       handle: async (candidate) => {
-        if (isSettled(candidate.candidate_id)) return drop(ALREADY_SETTLED);
-        return judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper, judgeModels, now: ctx.now, prompts });
+        if (state.isSettled(candidate.candidate_id)) return drop(ALREADY_SETTLED);
+        return judgeCandidate(candidate, { llm, settings: judgeSettings, decontam, deduper: state, judgeModels, now: ctx.now, prompts });
       },
       ordered: async (verdict, candidate) => {
         // A copy of this candidate settled while this one was judged: its verdict stands.
-        if (isSettled(candidate.candidate_id)) return drop(ALREADY_SETTLED);
-        const committed = commitVerdict(verdict, deduper);
-        settled.add(...idHash(candidate.candidate_id));
-        return ok(committed);
+        if (state.isSettled(candidate.candidate_id)) return drop(ALREADY_SETTLED);
+        return ok(state.settle(verdict));
       },
-      // Seeds that stopped arriving would let copies of new seeds pass dedup: that is a crash.
-      following: seeds.done,
-      stop: () => seeds.stop(),
+      // A log that stopped being read would let copies of new seeds pass dedup: that is a crash.
+      following: Promise.all([seeds.done, verdicts.done]).then(() => undefined),
+      stop: async () => {
+        await Promise.all([seeds.stop(), verdicts.stop()]);
+        await checkpointer.write();
+      },
     };
   },
 });
+
+/** The checkpointed state and the positions it covers, or an empty state read from the first records. */
+function restore(ctx: StageSetupContext, version: string, dedupOptions: Deduper['options'], fingerprint: string): { state: JudgeState; positions: Positions | undefined } {
+  const empty = { state: new JudgeState(version, dedupOptions), positions: undefined };
+  if (!ctx.checkpointDir) return empty;
+  const read = readCheckpoint(ctx.checkpointDir, 'judge', { format: JUDGE_STATE_FORMAT, fingerprint });
+  if (!read.ok) {
+    ctx.log(read.reason === 'no checkpoint' ? 'info' : 'warn', 'judge checkpoint not used; reading the logs from their first records', { reason: read.reason });
+    return empty;
+  }
+  try {
+    const state = JudgeState.importSections(version, dedupOptions, read.checkpoint.sections);
+    ctx.log('info', 'judge state restored from its checkpoint', { bytes: read.checkpoint.bytes, written_at: new Date(read.checkpoint.writtenAt).toISOString(), verdicts_of_this_config: state.settledCount });
+    return { state, positions: read.checkpoint.positions };
+  } catch (error) {
+    ctx.log('warn', 'judge checkpoint not used; reading the logs from their first records', { reason: (error as Error).message });
+    return empty;
+  }
+}

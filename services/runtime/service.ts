@@ -85,6 +85,7 @@ export async function createServiceContext(name: string, env: Record<string, str
     transport,
     serde,
     stateDir,
+    checkpointDir: stateDir,
     port: portOf(config, name),
     log,
     now: Date.now,

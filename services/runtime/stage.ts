@@ -15,7 +15,7 @@ import type { GripConfig } from './config.ts';
 import type { HealthReport } from './http.ts';
 import type { EmbeddingsClient } from './embeddings.ts';
 import type { HandlerResult } from './handler.ts';
-import { readLog, runStage, type KafkaTransport, type LogReader, type OrderedStep, type Serde, type StageContext, type StageStats } from './kafka/index.ts';
+import { readLog, runStage, type InRecord, type KafkaTransport, type LogReader, type OrderedStep, type Serde, type StageContext, type StageStats } from './kafka/index.ts';
 import type { LlmClient } from './llm.ts';
 import type { Logger } from './log.ts';
 import type { RunSettings } from './settings.ts';
@@ -31,14 +31,28 @@ export interface StageSetupContext {
   /** The process's LLM client, with its answer cache (created on first use). */
   llm(): LlmClient;
   embeddings(): EmbeddingsClient;
+  /**
+   * Where a one-instance stage keeps its state checkpoint (services: the service's state
+   * directory, shared by the active instance and a standby on the same host). Absent: no
+   * checkpoints (`grip run`, which reads its small logs whole).
+   */
+  checkpointDir?: string;
 }
 
 /**
  * Reads a log whole through the context's transport: the state a stage rebuilds at start (resolves
  * `caughtUp` at the end offsets seen when it began; with `follow`, it keeps reading after).
  */
-export function readState<T>(ctx: Pick<StageSetupContext, 'transport' | 'serde'>, topic: TopicName, name: string, onValue: (value: T) => void, follow = false): Promise<LogReader> {
-  return readLog<T>({ transport: ctx.transport, serde: ctx.serde, topic, name, follow, onValue });
+export function readState<T>(
+  ctx: Pick<StageSetupContext, 'transport' | 'serde'>,
+  topic: TopicName,
+  name: string,
+  onValue: (value: T, record: InRecord) => void,
+  follow = false,
+  /** Per partition, the next offset to read (a checkpoint's positions); default: from the first record. */
+  from?: ReadonlyMap<number, bigint>,
+): Promise<LogReader> {
+  return readLog<T>({ transport: ctx.transport, serde: ctx.serde, topic, name, follow, onValue, from });
 }
 
 /** A stage after setup: its handler, optionally split into a concurrent and an in-order half. */

@@ -296,6 +296,10 @@ class InProcessAdmin implements AdminPort {
     return ends.map((end, i) => {
       let offset: bigint;
       if ('offset' in target) offset = target.offset < end.offset ? target.offset : end.offset;
+      else if ('partitions' in target) {
+        const wanted = target.partitions.get(end.partition) ?? 0n;
+        offset = wanted < end.offset ? wanted : end.offset;
+      }
       else if (byTime) offset = byTime[i]!.offset;
       else if ('position' in target) offset = target.position === 'earliest' ? 0n : end.offset;
       else offset = end.offset;

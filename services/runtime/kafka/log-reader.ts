@@ -4,8 +4,8 @@
  * this way on start (concept-graph from grip.concepts and grip.pairs, the judge's dedup from
  * grip.seeds and grip.verdicts, the shared KC registry from grip.kc-registry).
  *
- * It reads through a private consumer group that never commits (the topic is always read whole),
- * deleted when the reader stops.
+ * It reads through a private consumer group that never commits (the topic is read whole, or from
+ * the positions `from` gives: a checkpoint's), deleted when the reader stops.
  *
  * Never a silent skip: state rebuilt without a record is wrong for good (a KC registry replica
  * that missed an entry diverges from the others). A record that fails to decode for a passing
@@ -50,6 +50,11 @@ export interface LogReaderOptions<T> {
   onValue: (value: T, record: InRecord) => void | Promise<void>;
   /** Keep reading after catching up. Default false: stop at the end offsets seen at start. */
   follow?: boolean;
+  /**
+   * Where to start, per partition (a checkpoint's positions: the next offset to read); partitions
+   * not named start at their first record. Default: every partition from its first record.
+   */
+  from?: ReadonlyMap<number, bigint>;
   onBadRecord?: (record: InRecord, error: unknown) => void;
   /** Turns a record into a value. Default: the serde's Avro decode of the topic. */
   decode?: (record: InRecord) => Promise<T>;
@@ -78,6 +83,8 @@ export function pendingPartitions(starts: TopicPartitionOffset[], ends: TopicPar
   return new Map(ends.filter((e) => e.offset > (startOf.get(e.partition) ?? 0n)).map((e) => [e.partition, e.offset]));
 }
 
+const maxOffset = (a: bigint, b: bigint) => (a > b ? a : b);
+
 export async function readLog<T>(options: LogReaderOptions<T>): Promise<LogReader> {
   const { transport, serde, topic } = options;
   const admin = transport.admin();
@@ -86,7 +93,8 @@ export async function readLog<T>(options: LogReaderOptions<T>): Promise<LogReade
     // A partition is read up to its end only if it holds a record: once every record expired
     // (30-day DLQ retention), start = end > 0 and there is nothing to wait for.
     const [starts, endOffsets] = await Promise.all([admin.startOffsets([topic]), admin.endOffsets([topic])]);
-    ends = pendingPartitions(starts, endOffsets);
+    const from = options.from;
+    ends = pendingPartitions(from ? starts.map((s) => ({ ...s, offset: maxOffset(s.offset, from.get(s.partition) ?? 0n) })) : starts, endOffsets);
   } finally {
     await admin.close().catch(() => undefined);
   }
@@ -100,12 +108,21 @@ export async function readLog<T>(options: LogReaderOptions<T>): Promise<LogReade
   }
 
   const groupId = `grip-reader.${options.name}.${os.hostname()}.${process.pid}.${randomUUID().slice(0, 8)}`;
+  if (options.from) {
+    // The private group's one commit, made before it has a member: where its consumers start.
+    const setter = transport.admin();
+    try {
+      await setter.resetGroupOffsets(groupId, topic, { partitions: options.from });
+    } finally {
+      await setter.close().catch(() => undefined);
+    }
+  }
   const join = () => transport.consumer({ groupId, topics: [topic], fromBeginning: true, maxWaitMs: 200, maxRecords: 1000 });
   let consumer = await join();
   const polling = new AbortController();
   const log = options.log ?? jsonLogger();
   /** Per partition, the offset after the last record applied: a new consumer reads from the start again. */
-  const applied = new Map<number, bigint>();
+  const applied = new Map<number, bigint>(options.from ?? []);
 
   /** The consumer's connection failed: a new one once the broker answers (the group never commits: it reads from the start). */
   async function rejoin(cause: unknown): Promise<boolean> {

@@ -326,7 +326,11 @@ class PlatformaticAdmin implements AdminPort {
     let offsets: TopicPartitionOffset[];
     if ('timestamp' in target) offsets = await this.offsetsForTimestamp(topic, target.timestamp);
     else if ('position' in target) offsets = await this.listOffsets(topic, target.position === 'earliest' ? EARLIEST : LATEST);
-    else {
+    else if ('partitions' in target) {
+      const [earliest, latest] = await Promise.all([this.listOffsets(topic, EARLIEST), this.listOffsets(topic, LATEST)]);
+      const low = new Map(earliest.map((e) => [e.partition, e.offset]));
+      offsets = latest.map((e) => ({ topic, partition: e.partition, offset: clampOffset(target.partitions.get(e.partition) ?? 0n, low.get(e.partition) ?? 0n, e.offset) }));
+    } else {
       if (target.offset < 0n) throw new RangeError(`offset must be >= 0, got ${target.offset}`);
       const [earliest, latest] = await Promise.all([this.listOffsets(topic, EARLIEST), this.listOffsets(topic, LATEST)]);
       const low = new Map(earliest.map((e) => [e.partition, e.offset]));
@@ -350,6 +354,10 @@ class PlatformaticAdmin implements AdminPort {
   async close(): Promise<void> {
     await this.admin.close();
   }
+}
+
+function clampOffset(offset: bigint, low: bigint, high: bigint): bigint {
+  return offset > high ? high : offset < low ? low : offset;
 }
 
 function describe(error: unknown): string {

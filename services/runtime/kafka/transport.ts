@@ -85,7 +85,8 @@ export interface TopicDescription {
   partitions: number;
 }
 
-export type OffsetResetTarget = { offset: bigint } | { timestamp: number } | { position: 'earliest' | 'latest' };
+/** One offset for every partition, a time, a position, or an offset per partition (a checkpoint's; partitions not named: earliest). */
+export type OffsetResetTarget = { offset: bigint } | { timestamp: number } | { position: 'earliest' | 'latest' } | { partitions: ReadonlyMap<number, bigint> };
 
 export interface AdminPort {
   /** Creates the topics that do not exist yet; returns the names it created. */

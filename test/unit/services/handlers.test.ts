@@ -218,8 +218,9 @@ describe('judge handler', () => {
     const a = await judgeCandidate(candidate, d);
     const b = await judgeCandidate({ ...candidate, candidate_id: 'cand-other' }, d);
     if (a.kind !== 'ok' || b.kind !== 'ok') throw new Error('expected verdicts');
-    expect(commitVerdict(a.value, d.deduper).accepted).toBe(true);
-    expect(commitVerdict(b.value, d.deduper)).toMatchObject({ accepted: false, reason: 'duplicate', duplicate_of: a.value.verdict_id });
+    const deduper = d.deduper as ReturnType<typeof createDeduper>;
+    expect(commitVerdict(a.value, deduper).accepted).toBe(true);
+    expect(commitVerdict(b.value, deduper)).toMatchObject({ accepted: false, reason: 'duplicate', duplicate_of: a.value.verdict_id });
   });
 
   it('gives another threshold another verdict id', async () => {
