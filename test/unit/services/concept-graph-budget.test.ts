@@ -172,6 +172,27 @@ describe('concept-graph: the combination budget survives stops and restarts', ()
     expect(combos).toHaveLength(MAX);
   });
 
+  it("grip run's rule (combinations = per seed = max, no periodic sample): one sample, after every seed, over many batches", async () => {
+    const N = 12;
+    const settings = settingsWith({ combinations_per_seed: N, max_combinations: N, sample_every_seeds: 0, sample_every_seconds: 0 });
+    const p = await pipeline(settings, seeds(SEEDS));
+    let samples = 0;
+    const counting: KafkaTransport = {
+      consumer: (o) => p.transport.consumer(o),
+      admin: () => p.transport.admin(),
+      producer: () => {
+        const inner = p.transport.producer();
+        return { send: async (records) => void (records.some((r) => r.topic === 'grip.pairs') && samples++, await inner.send(records)), close: () => inner.close() };
+      },
+    };
+    const stage = await startStage(conceptGraph, p.ctx(counting), { maxBatchRecords: 3 });
+    await until(async () => (await committed(p.transport)) >= BigInt(SEEDS), 'every message committed');
+    await stage.stop();
+    await stage.done;
+    expect(samples).toBe(1);
+    expect(await combinations(p)).toHaveLength(N);
+  });
+
   it('a seed earns once: its concepts delivered twice, or a message without KCs, earn nothing more', async () => {
     const distinct = seeds(12);
     const input = [...distinct.slice(0, 6), distinct[2]!, concepts('seed-empty', []), ...distinct.slice(6), distinct[0]!, distinct[7]!];
