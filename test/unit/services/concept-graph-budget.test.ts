@@ -14,6 +14,7 @@ import { ensureTopics, InProcessTransport, localSerde, type ConsumerPort, type K
 import { parseRunFile, resolveRunSettings, type RunSettings } from '../../../services/runtime/settings.ts';
 import { groupOf, startStage, type StageSetupContext } from '../../../services/runtime/stage.ts';
 import { LLM_STEPS } from '../../../services/stages.ts';
+import { accountCombinations, budgetViolation } from '../../faults/budget.ts';
 
 const POOL = Array.from({ length: 14 }, (_, i) => `kc-${String(i).padStart(2, '0')}`);
 
@@ -102,6 +103,12 @@ async function combinations(p: Pipeline): Promise<Combination[]> {
   return Promise.all(p.transport.records('grip.pairs').map(async (r) => (await p.serde.decode('grip.pairs', r.value)) as Combination));
 }
 
+/** The fault suite's accounting (test/faults/budget.ts) of an in-process run. */
+async function account(p: Pipeline, settings: RunSettings) {
+  const concepts = await Promise.all(p.transport.records('grip.concepts').map(async (r) => (await p.serde.decode('grip.concepts', r.value)) as SeedConcepts));
+  return accountCombinations(settings, concepts, await combinations(p));
+}
+
 /** One start, until every concepts message is committed, then a graceful stop (what `grip run` does). */
 async function runOnce(p: Pipeline, total: number): Promise<void> {
   const stage = await startStage(conceptGraph, p.ctx(p.transport));
@@ -172,6 +179,23 @@ describe('concept-graph: the combination budget survives stops and restarts', ()
     expect(combos).toHaveLength(MAX);
   });
 
+  it('without restarts, the same seeds arriving in another order give the same combinations', async () => {
+    const settings = settingsWith({ combinations_per_seed: PER_SEED, max_combinations: 0 });
+    // The stage is up before the concepts arrive (all in one send): they wait in `pending`, not in the rebuilt graph.
+    const keysOf = async (input: SeedConcepts[]) => {
+      const p = await pipeline(settings, []);
+      const stage = await startStage(conceptGraph, p.ctx(p.transport));
+      await p.transport.producer().send(await Promise.all(input.map(async (c) => ({ topic: 'grip.concepts', key: p.serde.keyOf('grip.concepts', c), value: await p.serde.encode('grip.concepts', c) }))));
+      await until(async () => (await committed(p.transport)) >= BigInt(input.length), 'every message committed');
+      await stage.stop();
+      await stage.done;
+      return (await combinations(p)).map((c) => c.key);
+    };
+    const inOrder = await keysOf(seeds(SEEDS));
+    expect(inOrder).toHaveLength(SEEDS * PER_SEED);
+    expect(await keysOf(seeds(SEEDS).map((c, i) => ({ c, k: (i * 7) % SEEDS })).sort((a, b) => a.k - b.k).map(({ c }) => c))).toEqual(inOrder);
+  });
+
   it("grip run's rule (combinations = per seed = max, no periodic sample): one sample, after every seed, over many batches", async () => {
     const N = 12;
     const settings = settingsWith({ combinations_per_seed: N, max_combinations: N, sample_every_seeds: 0, sample_every_seconds: 0 });
@@ -191,6 +215,40 @@ describe('concept-graph: the combination budget survives stops and restarts', ()
     await stage.done;
     expect(samples).toBe(1);
     expect(await combinations(p)).toHaveLength(N);
+  });
+
+  it('a graph that cannot supply the budget: what it has, once, with or without restarts; the rest stays owed', async () => {
+    // Three seeds of two KCs each, apart: three explicit pairs and nothing else, for a budget of 15.
+    const input = [concepts('s-a', ['kc-a1', 'kc-a2']), concepts('s-b', ['kc-b1', 'kc-b2']), concepts('s-c', ['kc-c1', 'kc-c2'])];
+    const settings = settingsWith({ combinations_per_seed: PER_SEED, max_combinations: 0 });
+    const once = await pipeline(settings, input);
+    await runOnce(once, input.length);
+    expect((await combinations(once)).map((c) => c.key).sort()).toEqual(['kc-a1|kc-a2', 'kc-b1|kc-b2', 'kc-c1|kc-c2']);
+    const restarted = await pipeline(settings, input);
+    await runStoppingAfterEachBatch(restarted, input.length, 1);
+    expect((await combinations(restarted)).map((c) => c.key).sort()).toEqual(['kc-a1|kc-a2', 'kc-b1|kc-b2', 'kc-c1|kc-c2']);
+    expect(await account(restarted, settings)).toEqual({ seeds: 3, budget: 15, reachable: 3, emitted: 3 });
+    expect(budgetViolation(await account(restarted, settings))).toBeNull();
+    // A seed joining the three later opens more than the 5 it earns: the shortfall was carried
+    // forward, so the stage takes all of them (without it: 3 + 5).
+    await restarted.transport.producer().send([{ topic: 'grip.concepts', key: Buffer.from('s-d'), value: await restarted.serde.encode('grip.concepts', concepts('s-d', ['kc-a2', 'kc-b1', 'kc-c1'])) }]);
+    await runOnce(restarted, input.length + 1);
+    // 3 + 10: three new pairs, their triangle and six 2-hop pairs.
+    expect(await account(restarted, settings)).toEqual({ seeds: 4, budget: 20, reachable: 13, emitted: 13 });
+  });
+
+  it("the fault suite's accounting: exact where the graph supplies the budget, and it sees the loss this stage had", async () => {
+    const settings = settingsWith({ combinations_per_seed: PER_SEED, max_combinations: 0 });
+    const p = await pipeline(settings, seeds(SEEDS));
+    await runStoppingAfterEachBatch(p, SEEDS, 3);
+    const a = await account(p, settings);
+    expect(a).toEqual({ seeds: SEEDS, budget: SEEDS * PER_SEED, reachable: SEEDS * PER_SEED, emitted: SEEDS * PER_SEED });
+    expect(budgetViolation(a)).toBeNull();
+    // What the stage emitted before this fix, stopped after each batch of 3: 10 of 100.
+    expect(budgetViolation({ ...a, emitted: 10 })).toMatch(/^combinations lost: 20 seeds with KCs earned 100 combinations \(the final graph supplies all of them\); grip.pairs holds 10$/);
+    expect(budgetViolation({ ...a, emitted: 101 })).toMatch(/^more combinations than earned/);
+    const capped = settingsWith({ combinations_per_seed: PER_SEED, max_combinations: 37 });
+    expect(accountCombinations(capped, seeds(SEEDS), [])).toMatchObject({ seeds: SEEDS, budget: 37, reachable: 37, emitted: 0 });
   });
 
   it('a seed earns once: its concepts delivered twice, or a message without KCs, earn nothing more', async () => {
