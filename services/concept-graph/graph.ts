@@ -64,6 +64,21 @@ export function graphStageFrom(settings: Pick<RunSettings, 'seed' | 'sampling'>)
   });
 }
 
+/**
+ * The combinations `seeds` seeds with KCs have earned: `combinations_per_seed` each, at most
+ * `max_combinations` in all (0: no cap). concept-graph emits this many in all (less what is already
+ * in grip.pairs), restarts or not; the fault suite's accounting checks the same number.
+ */
+export function combinationBudget(services: Pick<RunSettings['services'], 'combinations_per_seed' | 'max_combinations'>, seeds: number): number {
+  const earned = services.combinations_per_seed * seeds;
+  return services.max_combinations > 0 ? Math.min(earned, services.max_combinations) : earned;
+}
+
+/** Concepts in the graph's canonical order: by seed id, a seed's first message first. */
+export function bySeedId(concepts: SeedConcepts[]): SeedConcepts[] {
+  return concepts.map((c, i) => ({ c, i })).sort((a, b) => (a.c.seed_id < b.c.seed_id ? -1 : a.c.seed_id > b.c.seed_id ? 1 : a.i - b.i)).map(({ c }) => c);
+}
+
 export function comboId(key: string): string {
   return `combo-${shortHash(key, 24)}`;
 }

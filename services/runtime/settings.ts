@@ -70,12 +70,12 @@ export const runFileSchema = z.strictObject({
   // Only the Kafka services read this section (`grip run` synthesizes `combinations` in one go).
   services: z
     .strictObject({
-      // concept-graph: new combinations sampled after each seed's concepts arrive...
+      // concept-graph: combinations each seed with KCs earns (once per seed; owed across restarts)...
       combinations_per_seed: z.number().int().min(0).default(5),
-      // ...until this many were emitted in all (counted from grip.pairs, across restarts); 0: no limit.
+      // ...at most this many in all (counted from grip.pairs, across restarts); 0: no limit.
       max_combinations: z.number().int().min(0).default(0),
-      // concept-graph samples once it has handled all its input (the fullest graph), or, under a
-      // steady inflow, after this many new seeds or seconds since its last sample (0: never).
+      // concept-graph samples what it owes once it has handled all its input (the fullest graph), or,
+      // under a steady inflow, after this many new seeds or seconds since its last sample (0: never).
       sample_every_seeds: z.number().int().min(0).default(200),
       sample_every_seconds: z.number().min(0).default(30),
     })

@@ -14,13 +14,15 @@ import { afterAll, beforeAll, expect, inject, vi } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { shortHash } from '../../core/util/hash.ts';
 import { loadConfig, REPO_ROOT, servicePortVar, type GripConfig } from '../../services/runtime/config.ts';
-import type { Candidate, Combination } from '../../schemas/generated/types.ts';
+import type { Candidate, Combination, SeedConcepts } from '../../schemas/generated/types.ts';
 import { connectSerde, platformaticTransport, readLog } from '../../services/runtime/kafka/index.ts';
+import { serviceSettings } from '../../services/runtime/service.ts';
 import { consumerGroupsOf, SERVICE_NAMES } from '../../services/stages.ts';
 import { answerGripPrompt } from '../fixtures/grip-answers.ts';
 import { startFakeOpenAI, type FakeOpenAI, type ScriptedReply } from '../fixtures/openai-server.ts';
 import { checkInvariants, describeViolations, missingDeadLetters, readDeadLetterRecords } from '../invariants/invariants.ts';
 import { clickhouse, GRIP, grip, pipelineLag, resetPipeline, scalar, servicesEnv, waitFor } from '../e2e/pipeline-helpers.ts';
+import { accountCombinations, budgetViolation, type CombinationAccount } from './budget.ts';
 
 export { grip, rows, scalar, waitFor } from '../e2e/pipeline-helpers.ts';
 
@@ -241,10 +243,33 @@ export async function expectInvariants(ch: ClickHouseClient, f: FaultEnv): Promi
 }
 
 /**
+ * concept-graph emitted the combinations its seeds earned, by the settings the services ran with
+ * (GRIP_CONFIG): grip.concepts and grip.pairs are read whole and checked by budget.ts. Where the
+ * graph of every seed can supply the budget (seeds with KCs x combinations_per_seed, capped by
+ * max_combinations), grip.pairs holds exactly that many distinct combinations; where it cannot, at
+ * least as many as the stage's sampler finds in that graph, and never more than the budget. Call it
+ * once every group is at lag 0 (concept-graph samples before it commits).
+ */
+export async function expectCombinationBudget(f: FaultEnv): Promise<CombinationAccount> {
+  const transport = platformaticTransport(f.config.kafka);
+  const serde = await connectSerde({ url: f.config.registry.url });
+  const concepts: SeedConcepts[] = [];
+  const pairs: Combination[] = [];
+  await (await readLog<SeedConcepts>({ transport, serde, topic: 'grip.concepts', name: 'faults-budget-concepts', onValue: (c) => void concepts.push(c) })).done;
+  await (await readLog<Combination>({ transport, serde, topic: 'grip.pairs', name: 'faults-budget-pairs', onValue: (c) => void pairs.push(c) })).done;
+  const account = accountCombinations(serviceSettings(f.config), concepts, pairs);
+  console.info(`combinations: ${JSON.stringify(account)}`);
+  expect(budgetViolation(account)).toBeNull();
+  return account;
+}
+
+/**
  * The end of a pipeline scenario: every combination has a candidate or a dead letter, every
- * candidate a verdict or a dead letter, and every invariant holds.
+ * candidate a verdict or a dead letter, concept-graph emitted the combinations its seeds earned
+ * (expectCombinationBudget), and every invariant holds.
  */
 export async function expectAccountedFor(ch: ClickHouseClient, f: FaultEnv): Promise<void> {
+  await expectCombinationBudget(f);
   expect(
     await scalar(ch, `SELECT count() FROM ${f.db}.pairs FINAL WHERE combo_id NOT IN (SELECT combo_id FROM ${f.db}.candidates) AND combo_id NOT IN (SELECT message_key FROM ${f.db}.dead_letters WHERE source_topic = 'grip.pairs')`),
   ).toBe(0);

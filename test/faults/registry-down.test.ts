@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { Combination } from '../../schemas/generated/types.ts';
 import { connectSerde, platformaticTransport, readLog } from '../../services/runtime/kafka/index.ts';
-import { expectInvariants, faultScenario, grip, healthy, PORT_BASE, seedsFile, startInstance, stopInstance, up, waitFor, waitUntilIdle } from './helpers.ts';
+import { expectCombinationBudget, expectInvariants, faultScenario, grip, healthy, PORT_BASE, seedsFile, startInstance, stopInstance, up, waitFor, waitUntilIdle } from './helpers.ts';
 
 const MAX_COMBINATIONS = 12;
 const GRAPH_PORT = PORT_BASE + 15;
@@ -80,6 +80,8 @@ describe('the schema registry down for 20 s while concept-graph rebuilds', () =>
       expect(keys.length - new Set(keys).size, 'combinations emitted twice').toBe(0);
       expect(after.length).toBeGreaterThanOrEqual(before.length);
       expect(after.length).toBeLessThanOrEqual(MAX_COMBINATIONS);
+      // 8 seeds x 3 capped at MAX_COMBINATIONS: exactly 12 (the graph supplies them), across the restart.
+      await expectCombinationBudget(f);
       await expectInvariants(ch, f);
     } finally {
       await proxy.close();
