@@ -4,8 +4,8 @@
  * sampler, whose yielded-key set makes every canonical key come out once.
  */
 import { Counter } from 'prom-client';
-import { createSampler, type Combination as SampledCombination, type Sampler, type SamplerOptions } from '../../core/combos/index.ts';
-import { KcGraph, KEY_SEPARATOR } from '../../core/graph/index.ts';
+import { createSampler, SAMPLER_STATE_VERSION, type Combination as SampledCombination, type Sampler, type SamplerOptions } from '../../core/combos/index.ts';
+import { GRAPH_FORMAT_VERSION, KcGraph, KEY_SEPARATOR, restoreGraph, serializeGraph } from '../../core/graph/index.ts';
 import { shortHash } from '../../core/util/hash.ts';
 import type { Combination, SeedConcepts } from '../../schemas/generated/types.ts';
 import { dlq, ok, type HandlerResult } from '../runtime/handler.ts';
@@ -55,13 +55,17 @@ const MAX_LINEAGE_SEEDS = 20;
 
 /** The stage as the settings file (`sampling`, `seed`) describes it. */
 export function graphStageFrom(settings: Pick<RunSettings, 'seed' | 'sampling'>): ConceptGraphStage {
-  return new ConceptGraphStage({
+  return new ConceptGraphStage(samplerOptionsFrom(settings));
+}
+
+export function samplerOptionsFrom(settings: Pick<RunSettings, 'seed' | 'sampling'>): SamplerOptions {
+  return {
     seed: settings.seed,
     quotas: settings.sampling.quotas,
     minWeight: settings.sampling.min_weight,
     hubFraction: settings.sampling.hub_fraction,
     novelOnly: settings.sampling.novel_only,
-  });
+  };
 }
 
 /**
@@ -83,6 +87,9 @@ export function comboId(key: string): string {
   return `combo-${shortHash(key, 24)}`;
 }
 
+/** Layout of concept-graph's checkpoint sections (bump when it changes: older files are ignored). */
+export const GRAPH_STATE_FORMAT = `concept-graph-state.v1+graph${GRAPH_FORMAT_VERSION}+sampler${SAMPLER_STATE_VERSION}`;
+
 export class ConceptGraphStage {
   readonly graph: KcGraph;
   readonly sampler: Sampler;
@@ -91,6 +98,25 @@ export class ConceptGraphStage {
   constructor(samplerOptions: SamplerOptions, graph = new KcGraph()) {
     this.graph = graph;
     this.sampler = createSampler(this.graph, samplerOptions);
+  }
+
+  /** The graph (its seed table), the sampler's progress and the KC names, as checkpoint sections. */
+  exportSections(): Record<string, Uint8Array> {
+    return {
+      graph: serializeGraph(this.graph),
+      sampler: this.sampler.exportState(),
+      names: Buffer.from(JSON.stringify([...this.names]), 'utf8'),
+    };
+  }
+
+  /** A stage with the sampler options given, restored from exportSections; throws when a section is damaged. */
+  static importSections(samplerOptions: SamplerOptions, sections: Record<string, Uint8Array>): ConceptGraphStage {
+    const { graph, sampler, names } = sections;
+    if (!graph || !sampler || !names) throw new Error('concept-graph state: a section is missing');
+    const stage = new ConceptGraphStage(samplerOptions, restoreGraph(graph));
+    stage.sampler.importState(sampler);
+    for (const [id, name] of JSON.parse(Buffer.from(names).toString('utf8')) as Array<[string, string]>) stage.names.set(id, name);
+    return stage;
   }
 
   /**

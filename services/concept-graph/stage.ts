@@ -40,8 +40,11 @@
 import { Counter, Gauge } from 'prom-client';
 import type { Combination, SeedConcepts } from '../../schemas/generated/types.ts';
 import { ok } from '../runtime/handler.ts';
-import { declareStage, readState } from '../runtime/stage.ts';
-import { bySeedId, combinationBudget, graphStageFrom } from './graph.ts';
+import { declareStage, readState, type StageSetupContext } from '../runtime/stage.ts';
+import { canonicalJson, shortHash } from '../../core/util/hash.ts';
+import { Checkpointer, PositionTracker, readCheckpoint, type Positions } from '../runtime/checkpoint.ts';
+import { bySeedId, combinationBudget, ConceptGraphStage, GRAPH_STATE_FORMAT, samplerOptionsFrom } from './graph.ts';
+import type { SamplerOptions } from '../../core/combos/index.ts';
 
 const graphSeeds = new Gauge({ name: 'grip_graph_seeds', help: 'Seeds in the KC graph' });
 const graphKcs = new Gauge({ name: 'grip_graph_kcs', help: 'KCs (nodes) in the KC graph' });
@@ -61,18 +64,67 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
   consumer: () => ({ concurrency: 1, maxInFlightBatches: 1, maxBatchRecords: 500 }),
   async setup(ctx) {
     const { settings } = ctx;
-    const graphStage = graphStageFrom(settings);
-    let emitted = 0;
-    await (await readState<Combination>(ctx, 'grip.pairs', 'concept-graph-pairs', (combo) => void (graphStage.markEmitted(combo, ctx.log) && emitted++))).done;
+    const samplerOptions = samplerOptionsFrom(settings);
+    // The checkpoint holds the state of this sampler layout only (seed, quotas, weights, hubs).
+    const fingerprint = shortHash(canonicalJson(samplerOptions), 16);
+    const restored = restore(ctx, samplerOptions, fingerprint);
+    const graphStage = restored.stage;
+    let emitted = restored.emitted;
+    const tracker = new PositionTracker(restored.positions);
+    const t0 = performance.now();
+    const pairsReader = await readState<Combination>(ctx, 'grip.pairs', 'concept-graph-pairs', (combo, r) => {
+      if (graphStage.markEmitted(combo, ctx.log)) emitted++;
+      tracker.applied(r.topic, r.partition, r.offset);
+    }, false, tracker.of('grip.pairs'));
+    await pairsReader.done;
     const rebuilt: SeedConcepts[] = [];
-    await (await readState<SeedConcepts>(ctx, 'grip.concepts', 'concept-graph-concepts', (c) => void rebuilt.push(c))).done;
+    const conceptsReader = await readState<SeedConcepts>(ctx, 'grip.concepts', 'concept-graph-concepts', (c, r) => {
+      rebuilt.push(c);
+      tracker.applied(r.topic, r.partition, r.offset);
+    }, false, tracker.of('grip.concepts'));
+    await conceptsReader.done;
     for (const c of bySeedId(rebuilt)) graphStage.rebuild(c, ctx.log);
+    rebuilt.length = 0;
     const refreshGauges = () => {
       graphSeeds.set(graphStage.graph.seedCount);
       graphKcs.set(graphStage.graph.graph.order);
     };
     refreshGauges();
-    ctx.log('info', 'graph rebuilt from grip.pairs and grip.concepts', { combinations_emitted: emitted, seeds: graphStage.graph.seedCount });
+    ctx.log('info', 'graph rebuilt from grip.pairs and grip.concepts', { combinations_emitted: emitted, seeds: graphStage.graph.seedCount, pairs_read: pairsReader.count(), concepts_read: conceptsReader.count(), seconds: Math.round(performance.now() - t0) / 1000 });
+
+    /** Per partition of grip.concepts, the first offset among the concepts waiting for the next sample. */
+    const pendingFrom = new Map<number, bigint>();
+    const checkpointer = new Checkpointer({
+      dir: ctx.checkpoints?.dir ?? null,
+      everyRecords: ctx.checkpoints?.everyRecords,
+      everyMs: ctx.checkpoints?.everyMs,
+      stage: 'concept-graph',
+      format: GRAPH_STATE_FORMAT,
+      fingerprint,
+      auto: false,
+      take: () => {
+        const positions = tracker.snapshot();
+        // concepts that wait are not in the graph yet: a restart reads them again from the log
+        const concepts = positions.get('grip.concepts') ?? new Map<number, bigint>();
+        for (const [partition, first] of pendingFrom) if (first < (concepts.get(partition) ?? 0n)) concepts.set(partition, first);
+        positions.set('grip.concepts', concepts);
+        return { positions, sections: { ...graphStage.exportSections(), emitted: Buffer.from(String(emitted)) }, facts: { seeds: graphStage.graph.seedCount, waiting_seeds: pendingSeeds.size, combinations_emitted: emitted } };
+      },
+      log: ctx.log,
+    });
+    /**
+     * Positions of grip.pairs that cover every combination emitted: asked at a batch's first record,
+     * when the batch before it was sent and committed (one batch in flight), before this one emits.
+     */
+    const coverEmitted = async () => {
+      const admin = ctx.transport.admin();
+      try {
+        for (const e of await admin.endOffsets(['grip.pairs'])) if (e.offset > 0n) tracker.applied(e.topic, e.partition, e.offset - 1n);
+      } finally {
+        await admin.close().catch(() => undefined);
+      }
+    };
+    let batchStart = true;
 
     const { combinations_per_seed: perSeed, sample_every_seeds: everySeeds, sample_every_seconds: everySeconds } = settings.services;
     // Concepts wait here until the next sample and then enter the graph sorted by seed id: the same
@@ -93,19 +145,33 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
     const flush = () => {
       for (const p of bySeedId(pending)) if (graphStage.ingest(p) === 'conflict') conflicts.inc();
       pending = [];
+      pendingFrom.clear();
       pendingSeeds.clear();
       refreshGauges();
     };
+    // After reading a tail at start, at once: nothing was emitted since the logs were read.
+    checkpointer.applied(pairsReader.count() + conceptsReader.count());
+    void checkpointer.write();
     return {
       // A malformed message goes to the DLQ here, before it could reach the graph.
       handle: async (concepts) => graphStage.check(concepts),
       ordered: async (concepts, _value, c) => {
+        // Not at a stop: a batch whose send failed may have sampled combinations that never reached grip.pairs.
+        if (batchStart && checkpointer.due()) {
+          await coverEmitted();
+          void checkpointer.write();
+        }
+        batchStart = c.lastInBatch;
+        const { partition, offset } = c.record;
+        tracker.applied('grip.concepts', partition, offset);
+        checkpointer.applied();
         const seed = concepts.seed_id;
         if (concepts.kcs.length > 0 && !graphStage.graph.hasSeed(seed) && !pendingSeeds.has(seed)) {
           pendingSeeds.add(seed);
           seedsSinceSample++;
         }
         pending.push(concepts);
+        if (offset < (pendingFrom.get(partition) ?? offset + 1n)) pendingFrom.set(partition, offset);
         if (!c.lastInBatch) return ok([]);
         const due = owed();
         // Nothing owed (the cap reached), or nothing new since this process's last sample, which
@@ -127,6 +193,29 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
         if (combos.length < due) ctx.log('info', 'the graph supplies fewer combinations than owed; the rest stays owed', { owed: due, sampled: combos.length, seeds: graphStage.graph.seedCount });
         return ok(combos);
       },
+      // a checkpoint being written is finished; none is begun here (see coverEmitted)
+      stop: () => checkpointer.flush(),
     };
   },
 });
+
+/** The checkpointed graph, sampler and count, with the positions they cover; or an empty stage read from the first records. */
+function restore(ctx: StageSetupContext, samplerOptions: SamplerOptions, fingerprint: string): { stage: ConceptGraphStage; emitted: number; positions: Positions | undefined } {
+  const empty = () => ({ stage: new ConceptGraphStage(samplerOptions), emitted: 0, positions: undefined });
+  if (!ctx.checkpoints) return empty();
+  const read = readCheckpoint(ctx.checkpoints.dir, 'concept-graph', { format: GRAPH_STATE_FORMAT, fingerprint });
+  if (!read.ok) {
+    ctx.log(read.reason === 'no checkpoint' ? 'info' : 'warn', 'concept-graph checkpoint not used; reading the logs from their first records', { reason: read.reason });
+    return empty();
+  }
+  try {
+    const stage = ConceptGraphStage.importSections(samplerOptions, read.checkpoint.sections);
+    const emitted = Number(Buffer.from(read.checkpoint.sections.emitted ?? new Uint8Array()).toString('utf8'));
+    if (!Number.isInteger(emitted) || emitted < 0 || read.checkpoint.sections.emitted === undefined) throw new Error('concept-graph state: the emitted count is missing or malformed');
+    ctx.log('info', 'concept-graph state restored from its checkpoint', { bytes: read.checkpoint.bytes, written_at: new Date(read.checkpoint.writtenAt).toISOString(), seeds: stage.graph.seedCount, combinations_emitted: emitted });
+    return { stage, emitted, positions: read.checkpoint.positions };
+  } catch (error) {
+    ctx.log('warn', 'concept-graph checkpoint not used; reading the logs from their first records', { reason: (error as Error).message });
+    return empty();
+  }
+}

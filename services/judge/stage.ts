@@ -64,7 +64,9 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
     const { state, positions } = restore(ctx, version, dedupOptions, fingerprint);
     const tracker = new PositionTracker(positions);
     const checkpointer = new Checkpointer({
-      dir: ctx.checkpointDir ?? null,
+      dir: ctx.checkpoints?.dir ?? null,
+      everyRecords: ctx.checkpoints?.everyRecords,
+      everyMs: ctx.checkpoints?.everyMs,
       stage: 'judge',
       format: JUDGE_STATE_FORMAT,
       fingerprint,
@@ -87,7 +89,8 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
     }, true, tracker.of('grip.verdicts'));
     await Promise.all([seeds.caughtUp, verdicts.caughtUp]);
     ctx.log('info', 'judge state rebuilt', { judge_config_version: version, seeds_read: seeds.count(), verdicts_read: verdicts.count(), verdicts_of_this_config: state.settledCount, seconds: Math.round(performance.now() - t0) / 1000 });
-    await checkpointer.write();
+    // after reading a tail, at once (in the background: judging starts now)
+    void checkpointer.write();
 
     return {
       handle: async (candidate) => {
@@ -112,8 +115,8 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
 /** The checkpointed state and the positions it covers, or an empty state read from the first records. */
 function restore(ctx: StageSetupContext, version: string, dedupOptions: Deduper['options'], fingerprint: string): { state: JudgeState; positions: Positions | undefined } {
   const empty = { state: new JudgeState(version, dedupOptions), positions: undefined };
-  if (!ctx.checkpointDir) return empty;
-  const read = readCheckpoint(ctx.checkpointDir, 'judge', { format: JUDGE_STATE_FORMAT, fingerprint });
+  if (!ctx.checkpoints) return empty;
+  const read = readCheckpoint(ctx.checkpoints.dir, 'judge', { format: JUDGE_STATE_FORMAT, fingerprint });
   if (!read.ok) {
     ctx.log(read.reason === 'no checkpoint' ? 'info' : 'warn', 'judge checkpoint not used; reading the logs from their first records', { reason: read.reason });
     return empty;

@@ -16,7 +16,7 @@
  * its reason and ignored: the stage rebuilds from the logs, as it would without one. A checkpoint is
  * never half-used.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Counter, Gauge } from 'prom-client';
@@ -84,7 +84,9 @@ export async function writeCheckpoint(dir: string, stage: string, content: Check
   parts.push(hash.digest());
 
   const file = checkpointFile(dir, stage);
-  const tmp = `${file}.tmp-${process.pid}`;
+  // unique per write: two instances of a stage in one process (a lost lease and the next) may overlap
+  const tmp = `${file}.tmp-${process.pid}-${randomUUID().slice(0, 8)}`;
+  await removeStaleTemporaries(dir, path.basename(file));
   let total = 0;
   try {
     await fs.promises.mkdir(dir, { recursive: true });
@@ -147,6 +149,18 @@ export function readCheckpoint(dir: string, stage: string, expect: { format: str
   return { ok: true, checkpoint: { format: header.format, fingerprint: header.fingerprint, positions, sections, facts: header.facts, writtenAt: header.written_at, bytes: data.length } };
 }
 
+/** Temporary files a killed writer left (older than an hour: never one being written). */
+async function removeStaleTemporaries(dir: string, base: string): Promise<void> {
+  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+  const cutoff = Date.now() - 3_600_000;
+  for (const name of names) {
+    if (!name.startsWith(`${base}.tmp-`)) continue;
+    const full = path.join(dir, name);
+    const stat = await fs.promises.stat(full).catch(() => undefined);
+    if (stat && stat.mtimeMs < cutoff) await fs.promises.rm(full, { force: true }).catch(() => undefined);
+  }
+}
+
 async function syncDir(dir: string): Promise<void> {
   // The rename is durable only once the directory is; not every platform lets a directory be opened.
   const handle = await fs.promises.open(dir, 'r').catch(() => undefined);
@@ -166,10 +180,11 @@ export class PositionTracker {
     for (const [topic, parts] of from ?? []) this.positions.set(topic, new Map(parts));
   }
 
+  /** A record applied (a redelivered older one never moves a position back). */
   applied(topic: string, partition: number, offset: bigint): void {
     let parts = this.positions.get(topic);
     if (!parts) this.positions.set(topic, (parts = new Map()));
-    parts.set(partition, offset + 1n);
+    if (offset + 1n > (parts.get(partition) ?? 0n)) parts.set(partition, offset + 1n);
   }
 
   of(topic: string): Map<number, bigint> | undefined {
@@ -191,25 +206,31 @@ export interface CheckpointerOptions {
   stage: string;
   format: string;
   fingerprint: string;
-  /** The state and the positions it covers, taken at once (between two applied records). */
+  /** The state and the positions it covers, taken at once (at a moment when the two agree). */
   take: () => { positions: Positions; sections: Record<string, Uint8Array>; facts?: Record<string, number | string> };
   log: (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void;
   everyRecords?: number;
   everyMs?: number;
+  /**
+   * true (default): `applied()` writes when one is due (a state that agrees with its positions
+   * between any two records). false: the stage calls `write()` itself, at moments when they agree,
+   * after asking `due()`.
+   */
+  auto?: boolean;
   now?: () => number;
 }
 
 /**
  * Writes a stage's checkpoint every `everyRecords` applied records, or after `everyMs` with at least
- * one: the state is taken synchronously (consistent with its positions), the file is written in the
- * background; one write at a time. A failed write is logged and retried at the next turn.
+ * one: the state is taken synchronously when write() is called (consistent with its positions), the
+ * file is written in the background, one write at a time. A failed write is logged and its records
+ * stay owed, so the next turn writes again.
  */
 export class Checkpointer {
   private since = 0;
   private lastAt: number;
-  /** Writes run one after the other; `queued` of them are not finished. */
   private chain: Promise<void> = Promise.resolve();
-  private queued = 0;
+  private inFlight = 0;
   private readonly now: () => number;
 
   constructor(private readonly o: CheckpointerOptions) {
@@ -222,42 +243,46 @@ export class Checkpointer {
     return this.since;
   }
 
-  /** One more record applied to the state. */
-  applied(): void {
-    this.since++;
-    if (this.queued > 0 || this.o.dir === null) return;
-    if (this.since >= (this.o.everyRecords ?? CHECKPOINT_EVERY_RECORDS) || this.now() - this.lastAt >= (this.o.everyMs ?? CHECKPOINT_EVERY_MS)) void this.write();
+  /** Records applied to the state (one by default). */
+  applied(records = 1): void {
+    this.since += records;
+    if (this.o.auto !== false && this.due()) void this.write();
   }
 
-  /** Takes and writes a checkpoint once the writes before it are done, if anything new was applied. */
+  /** A checkpoint is due (and none is being written). */
+  due(): boolean {
+    if (this.o.dir === null || this.inFlight > 0 || this.since === 0) return false;
+    return this.since >= (this.o.everyRecords ?? CHECKPOINT_EVERY_RECORDS) || this.now() - this.lastAt >= (this.o.everyMs ?? CHECKPOINT_EVERY_MS);
+  }
+
+  /** Takes the state now, if anything was applied since the last checkpoint, and writes it after the writes before it. */
   write(): Promise<void> {
-    if (this.o.dir === null) return Promise.resolve();
-    this.queued++;
-    const run = this.chain.then(() => this.writeOnce(this.o.dir!)).finally(() => this.queued--);
-    this.chain = run.catch(() => undefined);
+    const dir = this.o.dir;
+    if (dir === null || this.since === 0) return this.chain;
+    const taken = this.o.take();
+    const records = this.since;
+    this.since = 0;
+    this.lastAt = this.now();
+    this.inFlight++;
+    const run = this.chain.then(async () => {
+      const t0 = performance.now();
+      try {
+        const bytes = await writeCheckpoint(dir, this.o.stage, { format: this.o.format, fingerprint: this.o.fingerprint, ...taken });
+        this.o.log('info', 'state checkpoint written', { stage: this.o.stage, bytes, records_since_previous: records, seconds: round((performance.now() - t0) / 1000), ...taken.facts });
+      } catch (error) {
+        this.since += records; // still owed
+        this.o.log('warn', 'state checkpoint not written; the previous one stays', { stage: this.o.stage, error: (error as Error).message });
+      } finally {
+        this.inFlight--;
+      }
+    });
+    this.chain = run;
     return run;
   }
 
   /** Waits for the writes in flight. */
   flush(): Promise<void> {
     return this.chain;
-  }
-
-  private async writeOnce(dir: string): Promise<void> {
-    if (this.since === 0) return;
-    // taken at once, between two applied records: the state and its positions agree
-    const taken = this.o.take();
-    const records = this.since;
-    this.since = 0;
-    this.lastAt = this.now();
-    const t0 = performance.now();
-    try {
-      const bytes = await writeCheckpoint(dir, this.o.stage, { format: this.o.format, fingerprint: this.o.fingerprint, ...taken });
-      this.o.log('info', 'state checkpoint written', { stage: this.o.stage, bytes, records_since_previous: records, seconds: round((performance.now() - t0) / 1000), ...taken.facts });
-    } catch (error) {
-      this.since += records; // still owed
-      this.o.log('warn', 'state checkpoint not written; the previous one stays', { stage: this.o.stage, error: (error as Error).message });
-    }
   }
 }
 

@@ -85,7 +85,7 @@ export async function createServiceContext(name: string, env: Record<string, str
     transport,
     serde,
     stateDir,
-    checkpointDir: stateDir,
+    checkpoints: { dir: stateDir },
     port: portOf(config, name),
     log,
     now: Date.now,

@@ -32,11 +32,11 @@ export interface StageSetupContext {
   llm(): LlmClient;
   embeddings(): EmbeddingsClient;
   /**
-   * Where a one-instance stage keeps its state checkpoint (services: the service's state
-   * directory, shared by the active instance and a standby on the same host). Absent: no
-   * checkpoints (`grip run`, which reads its small logs whole).
+   * Where and how often a one-instance stage checkpoints its state (services: the service's state
+   * directory, shared by the active instance and a standby on the same host; the cadence defaults
+   * of runtime/checkpoint.ts). Absent: no checkpoints (`grip run`, which reads its small logs whole).
    */
-  checkpointDir?: string;
+  checkpoints?: { dir: string; everyRecords?: number; everyMs?: number };
 }
 
 /**

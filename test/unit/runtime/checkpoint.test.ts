@@ -52,10 +52,11 @@ describe('checkpoint files', () => {
     // the header and first section are written, then the write fails
     const failing = { ...content(2), sections: { a: new Uint8Array(10), b: { byteLength: 10 } as unknown as Uint8Array } };
     await expect(writeCheckpoint(dir, 's', failing)).rejects.toThrow();
-    // the temporary file cannot even be created
-    fs.mkdirSync(`${checkpointFile(dir, 's')}.tmp-${process.pid}`);
-    await expect(writeCheckpoint(dir, 's', content(3))).rejects.toThrow();
-    fs.rmdirSync(`${checkpointFile(dir, 's')}.tmp-${process.pid}`);
+    // the file cannot be renamed into place (a directory stands there)
+    const blocked = tmp();
+    fs.mkdirSync(checkpointFile(blocked, 's'));
+    await expect(writeCheckpoint(blocked, 's', content(3))).rejects.toThrow();
+    expect(fs.readdirSync(blocked)).toEqual(['s.checkpoint']);
     const read = readCheckpoint(dir, 's', { format: 'f.v1', fingerprint: 'fp-1' });
     expect(read.ok && [...read.checkpoint.sections.a!]).toEqual([1, 2, 3, 1]);
     expect(fs.readdirSync(dir)).toEqual(['s.checkpoint']);

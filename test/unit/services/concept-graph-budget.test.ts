@@ -6,6 +6,9 @@
  * grip.concepts, as the service does) on the in-process transport, stopped gracefully after EVERY
  * committed batch and started again: the same number of combinations as a run without stops.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Combination, SeedConcepts } from '../../../schemas/generated/types.ts';
 import { conceptGraph } from '../../../services/concept-graph/stage.ts';
@@ -72,14 +75,16 @@ interface Pipeline {
   ctx: (transport: KafkaTransport) => StageSetupContext;
 }
 
-async function pipeline(settings: RunSettings, input: SeedConcepts[], partitions = 1): Promise<Pipeline> {
+async function pipeline(settings: RunSettings, input: SeedConcepts[], partitions = 1, checkpoints?: { dir: string; everyRecords?: number; logs: Array<{ message: string; fields: Record<string, unknown> }> }): Promise<Pipeline> {
   const transport = new InProcessTransport({ partitions, now: () => 0 });
   const serde = localSerde();
   await ensureTopics(transport.admin());
   const records = await Promise.all(input.map(async (c) => ({ topic: 'grip.concepts', key: serde.keyOf('grip.concepts', c), value: await serde.encode('grip.concepts', c) })));
   await transport.producer().send(records);
   const ctx = (t: KafkaTransport): StageSetupContext => ({
-    settings, transport: t, serde, log: () => undefined, now: () => 0,
+    settings, transport: t, serde, now: () => 0,
+    log: (_level, message, fields = {}) => void checkpoints?.logs.push({ message, fields }),
+    checkpoints: checkpoints ? { dir: checkpoints.dir, everyRecords: checkpoints.everyRecords } : undefined,
     llm: () => { throw new Error('concept-graph calls no model'); },
     embeddings: () => { throw new Error('concept-graph calls no model'); },
   });
@@ -164,6 +169,110 @@ describe('concept-graph: the combination budget survives stops and restarts', ()
     const combos = await combinations(p);
     expectNoRepeat(combos);
     expect(combos).toHaveLength(SEEDS * PER_SEED);
+  });
+
+  it('with checkpoints: every restart reads the checkpoint and the tail after it, and the budget still holds', async () => {
+    const checkpoints = { dir: fs.mkdtempSync(path.join(os.tmpdir(), 'grip-graph-ckpt-')), logs: [] as Array<{ message: string; fields: Record<string, unknown> }> };
+    // a sample after every 3 seeds: each start emits, so each restart has a tail of pairs to read
+    const p = await pipeline(settingsWith({ combinations_per_seed: PER_SEED, max_combinations: 0, sample_every_seeds: 3 }), seeds(SEEDS), 3, checkpoints);
+    const starts = await runStoppingAfterEachBatch(p, SEEDS, 3);
+    const combos = await combinations(p);
+    expectNoRepeat(combos);
+    expect(combos).toHaveLength(SEEDS * PER_SEED);
+    const restored = checkpoints.logs.filter((l) => l.message === 'concept-graph state restored from its checkpoint');
+    expect(restored).toHaveLength(starts - 1); // every start after the first
+    // each restart read only what the start before it added: never the whole of grip.pairs again
+    const rebuilds = checkpoints.logs.filter((l) => l.message === 'graph rebuilt from grip.pairs and grip.concepts').map((l) => l.fields);
+    const emitted = rebuilds.map((f) => Number(f.combinations_emitted));
+    expect(emitted.at(-1)).toBeGreaterThan(0);
+    for (let i = 1; i < rebuilds.length; i++) expect(rebuilds[i]!.pairs_read, `start ${i + 1}`).toBe(emitted[i]! - emitted[i - 1]!);
+    expect(checkpoints.logs.filter((l) => l.message.includes('checkpoint not used')).map((l) => l.fields.reason)).toEqual(['no checkpoint']);
+  });
+
+  it('checkpoints taken between batches, with concepts waiting for a sample: a restart re-reads those and owes what they earned', async () => {
+    const logs: Array<{ message: string; fields: Record<string, unknown> }> = [];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grip-graph-ckpt-'));
+    const p = await pipeline(settingsWith({ combinations_per_seed: PER_SEED, max_combinations: 0, sample_every_seeds: 7, sample_every_seconds: 0 }), [], 2, { dir, everyRecords: 1, logs });
+    // Up before the concepts arrive: they wait in `pending` between samples (every 7 seeds), and
+    // a checkpoint is due at every batch's first record.
+    // A steady inflow: once set up, the stage never finds its input drained (one more record always
+    // seems to come), so it samples by count only and concepts wait across batches.
+    let phantom = false;
+    const inflow: KafkaTransport = {
+      producer: () => p.transport.producer(),
+      consumer: (o) => p.transport.consumer(o),
+      admin: () => {
+        const admin = p.transport.admin();
+        return Object.assign(Object.create(admin) as typeof admin, {
+          endOffsets: async (topics: string[]) => (await admin.endOffsets(topics)).map((e) => (phantom && e.topic === 'grip.concepts' ? { ...e, offset: e.offset + 1n } : e)),
+        });
+      },
+    };
+    const stage = await startStage(conceptGraph, p.ctx(inflow), { maxBatchRecords: 2 });
+    phantom = true;
+    const all = seeds(SEEDS);
+    const file = path.join(dir, 'concept-graph.checkpoint');
+    const copies: Array<{ facts: Record<string, unknown>; bytes: Buffer }> = [];
+    const writes = () => logs.filter((l) => l.message === 'state checkpoint written').length;
+    for (let i = 0; i < SEEDS; i += 2) {
+      // two at a time, each pair handled (and the checkpoint its batch began with written) before the next arrives
+      const before = writes();
+      await p.transport.producer().send(await Promise.all(all.slice(i, i + 2).map(async (c) => ({ topic: 'grip.concepts', key: p.serde.keyOf('grip.concepts', c), value: await p.serde.encode('grip.concepts', c) }))));
+      await until(async () => (await committed(p.transport)) >= BigInt(Math.min(SEEDS, i + 2)), `${i + 2} messages committed`);
+      if (i > 0) {
+        await until(async () => writes() > before, `the checkpoint before seed ${i}`);
+        copies.push({ facts: logs.filter((l) => l.message === 'state checkpoint written').at(-1)!.fields, bytes: fs.readFileSync(file) });
+      }
+    }
+    await stage.stop();
+    await stage.done;
+    expect(copies.length).toBeGreaterThan(3); // at batch starts, not only at start
+    const emittedBefore = (await combinations(p)).length;
+    expect(emittedBefore).toBeLessThan(SEEDS * PER_SEED); // the last seeds still wait
+    // The last checkpoint taken with seeds waiting for a sample, combinations emitted before it and after it.
+    const chosen = copies.filter((c) => Number(c.facts.waiting_seeds) > 0 && Number(c.facts.combinations_emitted) > 0 && Number(c.facts.combinations_emitted) < emittedBefore).at(-1)!;
+    expect(chosen).toBeDefined();
+    const last = chosen.facts;
+    fs.writeFileSync(file, chosen.bytes);
+
+    // A restart from it, with one more seed: the waiting seeds are read again, the combinations
+    // after the checkpoint are the tail, and the budget of all 21 seeds is met, nothing twice.
+    logs.length = 0;
+    await p.transport.producer().send([{ topic: 'grip.concepts', key: Buffer.from('seed-late'), value: await p.serde.encode('grip.concepts', concepts('seed-late', ['kc-01', 'kc-04', 'kc-11'])) }]);
+    await runOnce(p, SEEDS + 1);
+    const restored = logs.find((l) => l.message === 'concept-graph state restored from its checkpoint')!.fields;
+    const rebuilt = logs.find((l) => l.message === 'graph rebuilt from grip.pairs and grip.concepts')!.fields;
+    expect(restored.combinations_emitted).toBe(last.combinations_emitted);
+    expect(rebuilt.pairs_read).toBe(emittedBefore - Number(last.combinations_emitted));
+    expect(rebuilt.seeds).toBe(SEEDS + 1);
+    const combos = await combinations(p);
+    expectNoRepeat(combos);
+    expect(combos).toHaveLength((SEEDS + 1) * PER_SEED);
+  }, 30_000);
+
+  it('a damaged or other-settings checkpoint is ignored with its reason and the logs are read whole', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grip-graph-ckpt-'));
+    const logs: Array<{ message: string; fields: Record<string, unknown> }> = [];
+    const settings = settingsWith({ combinations_per_seed: PER_SEED, max_combinations: 0 });
+    const p = await pipeline(settings, seeds(SEEDS), 1, { dir, logs });
+    await runOnce(p, SEEDS);
+    await new Promise((r) => setTimeout(r, 50)); // the checkpoint written in the background
+    const file = path.join(dir, 'concept-graph.checkpoint');
+    const whole = fs.readFileSync(file);
+    fs.writeFileSync(file, whole.subarray(0, whole.length - 10));
+    await p.transport.producer().send([{ topic: 'grip.concepts', key: Buffer.from('seed-new'), value: await p.serde.encode('grip.concepts', concepts('seed-new', ['kc-00', 'kc-05', 'kc-09'])) }]);
+    logs.length = 0;
+    await runOnce(p, SEEDS + 1);
+    expect(logs.find((l) => l.message.startsWith('concept-graph checkpoint not used'))?.fields.reason).toMatch(/truncated or corrupted/);
+    expect(logs.find((l) => l.message === 'graph rebuilt from grip.pairs and grip.concepts')?.fields.pairs_read).toBe(SEEDS * PER_SEED);
+    const combos = await combinations(p);
+    expectNoRepeat(combos);
+    expect(combos).toHaveLength((SEEDS + 1) * PER_SEED);
+    // another sampler seed: another fingerprint
+    const other = await pipeline(resolveRunSettings(parseRunFile({ seed: 6, services: { combinations_per_seed: PER_SEED } }), {}, loadConfig({}), LLM_STEPS), seeds(4), 1, { dir, logs });
+    logs.length = 0;
+    await runOnce(other, 4);
+    expect(logs.find((l) => l.message.startsWith('concept-graph checkpoint not used'))?.fields.reason).toMatch(/other settings/);
   });
 
   it('max_combinations caps the total, with or without restarts', async () => {

@@ -56,7 +56,7 @@ async function judgeWorld(opts: { checkpointDir?: string; threshold?: number } =
     now: () => 0,
     llm: () => llm,
     embeddings: () => new EmbeddingsClient({ endpoint: settings.embeddingsEndpoint }),
-    checkpointDir: opts.checkpointDir,
+    checkpoints: opts.checkpointDir ? { dir: opts.checkpointDir } : undefined,
   };
   const produce = async (values: Candidate[]) =>
     transport.producer().send(await Promise.all(values.map(async (v) => ({ topic: 'grip.candidates' as const, key: serde.keyOf('grip.candidates', v), value: await serde.encode('grip.candidates', v) }))));
