@@ -28,6 +28,7 @@ import { randomUUID } from 'node:crypto';
 import { applySettingsDifferences, type KcAddInput, type KcAddResult, type KcApplySettings, type KcDecision, type KcRegistry } from '../../core/concepts/index.ts';
 import { canonicalJson } from '../../core/util/hash.ts';
 import type { KcRegistryEntry } from '../../schemas/generated/types.ts';
+import { ConfigurationError } from '../runtime/errors.ts';
 import { readLog, RetriableError, type KafkaTransport, type LogReader, type ProducerPort, type Serde } from '../runtime/kafka/index.ts';
 
 export const KC_REGISTRY_TOPIC = 'grip.kc-registry';
@@ -44,6 +45,8 @@ export interface SharedKcRegistryDeps {
   readBackTimeoutMs?: number;
   /** The log; default grip.kc-registry (tests use a topic of their own with its schema). */
   topic?: string;
+  /** Where an entry refused while reading the log is reported. */
+  log?: (level: 'error', message: string, fields: Record<string, unknown>) => void;
 }
 
 /** This instance's registry settings differ from those the log was written with. */
@@ -64,7 +67,7 @@ export class RegistrySettingsError extends Error {
 
 export class SharedKcRegistry {
   private reader: LogReader | undefined;
-  private readonly waiting = new Map<string, (result: KcAddResult) => void>();
+  private readonly waiting = new Map<string, { resolve: (result: KcAddResult) => void; reject: (error: Error) => void }>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly proposer = `${os.hostname()}:${process.pid}`;
   private applied = 0;
@@ -72,6 +75,11 @@ export class SharedKcRegistry {
   skipped = 0;
   /** Entries whose settings differ from the log's first entry (skipped by every replica). */
   skippedOtherSettings = 0;
+  /**
+   * Entries whose vector has another dimension than the registry's (the same model name served by
+   * another server): refused by every replica alike, each reported with both dimensions.
+   */
+  skippedOtherDimension = 0;
   /** The settings this instance writes and requires. */
   private readonly settings: string;
   /** The settings of the log (its first entry of this embeddings model that has any). */
@@ -132,6 +140,11 @@ export class SharedKcRegistry {
     if (!this.reader) throw new Error('SharedKcRegistry: start() was not called');
     const unknown = inputs.filter((i) => i.embedding === undefined && this.registry.idOf(i.name) === undefined);
     const vectors = unknown.length > 0 ? await this.deps.embed(unknown.map((i) => i.name)) : [];
+    const dim = this.registry.dim;
+    const other = vectors.find((v) => dim !== null && v.length !== dim);
+    // Another server behind the same model name: its vectors cannot join this registry. A
+    // configuration fault (the stage pauses and says why), never a dead letter or a log entry.
+    if (other) throw new ConfigurationError('embeddings', dimensionMessage(this.deps.embeddingsModel, other.length, dim!, this.topic));
     const embedded = new Map(unknown.map((input, i) => [input, vectors[i]]));
     const results: KcAddResult[] = [];
     for (const input of inputs) {
@@ -157,7 +170,7 @@ export class SharedKcRegistry {
     const timeoutMs = this.deps.readBackTimeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
     const readBack = new Promise<KcAddResult>((resolve, reject) => {
-      this.waiting.set(entry.entry_id, resolve);
+      this.waiting.set(entry.entry_id, { resolve, reject });
       timer = setTimeout(() => {
         this.waiting.delete(entry.entry_id);
         reject(new RetriableError(`KC registry: entry for "${entry.name}" not read back from ${this.topic} within ${timeoutMs} ms`));
@@ -193,6 +206,16 @@ export class SharedKcRegistry {
       }
     }
     const unit = entry.vector ? new Float32Array(entry.vector.buffer.slice(entry.vector.byteOffset, entry.vector.byteOffset + entry.vector.byteLength)) : null;
+    const dim = this.registry.dim;
+    if (unit && dim !== null && unit.length !== dim && this.registry.idOf(entry.name) === undefined) {
+      // Refused here, by every replica alike, instead of an exception that would stop each of them
+      // at this entry on every restart.
+      this.skippedOtherDimension++;
+      const message = dimensionMessage(entry.embeddings_model, unit.length, dim, this.topic);
+      this.deps.log?.('error', 'KC registry entry refused: its vector has another dimension', { entry_id: entry.entry_id, name: entry.name, proposer: entry.proposer, embeddings_model: entry.embeddings_model, entry_dimension: unit.length, registry_dimension: dim, detail: message });
+      this.waiting.get(entry.entry_id)?.reject(new ConfigurationError('embeddings', message));
+      return;
+    }
     const result = this.registry.apply({
       name: entry.name,
       key: entry.key,
@@ -200,6 +223,13 @@ export class SharedKcRegistry {
       asked: entry.asked.map((a) => ({ id: a.kc_id, same: a.same, representative: a.representative })),
     });
     this.applied++;
-    this.waiting.get(entry.entry_id)?.(result);
+    this.waiting.get(entry.entry_id)?.resolve(result);
   }
+}
+
+function dimensionMessage(model: string, got: number, registry: number, topic: string): string {
+  return (
+    `KC registry: embeddings model ${model} gave a ${got}-dimension vector, but the registry in ${topic} holds ${registry}-dimension vectors of that model ` +
+    '(another server or model version behind the same name?). Point GRIP_EMBEDDINGS_* at the server the registry was built with, or start a new registry under another model name.'
+  );
 }

@@ -46,9 +46,10 @@ export const conceptExtractor = declareStage<Seed, ExtractedNames, SeedConcepts>
       producer,
       embeddingsModel: settings.embeddingsEndpoint.model,
       embed: (names) => embeddings.embed(names),
+      log: ctx.log,
     });
     await shared.start();
-    ctx.log('info', 'KC registry rebuilt from grip.kc-registry', { entries: shared.entriesApplied, kcs: registry.size, skipped_other_model: shared.skipped });
+    ctx.log('info', 'KC registry rebuilt from grip.kc-registry', { entries: shared.entriesApplied, kcs: registry.size, skipped_other_model: shared.skipped, refused_other_dimension: shared.skippedOtherDimension });
     return {
       handle: async (seed) => {
         // Seeds written by seed-ingest were checked there; a producer of its own may skip that.

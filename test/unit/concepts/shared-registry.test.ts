@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createKcRegistry, type KcRegistryOptions } from '../../../core/concepts/index.ts';
 import { RegistrySettingsError, SharedKcRegistry, KC_REGISTRY_TOPIC } from '../../../services/concept-extractor/shared-registry.ts';
 import type { Serde } from '../../../services/runtime/kafka/serde.ts';
+import { ConfigurationError } from '../../../services/runtime/errors.ts';
 import { MemoryLog } from '../kafka/fakes.ts';
 import { embedKcNames, KC_NAMES, sameConcept } from '../../fixtures/kc-vectors.ts';
 
@@ -108,5 +109,47 @@ describe('SharedKcRegistry', () => {
     expect(replica.skippedOtherSettings).toBe(1);
     expect(a.registry.idOf('Law of cosines')).toBeUndefined();
     expect(replica.registry.exportState()).toEqual(a.registry.exportState());
+  });
+});
+
+describe('SharedKcRegistry: vectors of another dimension under the same model name', () => {
+  /** The same model name served by another server: vectors of another length. */
+  const shorter = async (names: string[]) => names.map((_, i) => Array.from({ length: 8 }, (_, k) => 1 + ((i + k) % 3)));
+
+  it('an entry with another dimension in the log is refused at that entry, by every replica, with both dimensions; the rest applies', async () => {
+    const broker = new MemoryLog();
+    const a = await instance(broker);
+    await a.addMany(NAMES.slice(0, 4).map((name) => ({ name })));
+    const dim = a.registry.dim!;
+    // another instance, on another embeddings server, wrote an entry before this check existed
+    const entry = { entry_id: 'kcr-other-server', name: 'a name from another server', key: 'a name from another server', vector: Buffer.from(new Float32Array(8).fill(0.5).buffer), embeddings_model: 'fake-embeddings', registry_settings: '', asked: [], proposer: 'elsewhere:1', proposed_at: 0 };
+    await broker.producer().send([{ topic: KC_REGISTRY_TOPIC, key: Buffer.from(entry.key), value: await serde.encode(KC_REGISTRY_TOPIC, entry) }]);
+    await a.addMany(NAMES.slice(4, 8).map((name) => ({ name })));
+    const errors: Array<Record<string, unknown>> = [];
+    const registry = createKcRegistry({ embed, synonymCheck });
+    const replica = new SharedKcRegistry(registry, { transport: broker, serde, producer: broker.producer(), embeddingsModel: 'fake-embeddings', embed, log: (_l, _m, f) => void errors.push(f) });
+    running.push(replica);
+    await replica.start(); // no throw: a replica that threw here would do so on every restart
+    expect(replica.skippedOtherDimension).toBe(1);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ embeddings_model: 'fake-embeddings', entry_dimension: 8, registry_dimension: dim, entry_id: 'kcr-other-server' });
+    expect(String(errors[0]!.detail)).toMatch(new RegExp(`fake-embeddings gave a 8-dimension vector, but the registry in grip.kc-registry holds ${dim}-dimension`));
+    expect(replica.registry.exportState()).toEqual(a.registry.exportState());
+    expect(replica.registry.idOf('a name from another server')).toBeUndefined();
+  });
+
+  it('an instance whose server gives another dimension refuses to propose: a configuration error naming both dimensions, nothing written', async () => {
+    const broker = new MemoryLog();
+    const a = await instance(broker);
+    await a.addMany(NAMES.slice(0, 4).map((name) => ({ name })));
+    const entries = broker.records(KC_REGISTRY_TOPIC).length;
+    const registry = createKcRegistry({ embed: shorter, synonymCheck });
+    const other = new SharedKcRegistry(registry, { transport: broker, serde, producer: broker.producer(), embeddingsModel: 'fake-embeddings', embed: shorter });
+    running.push(other);
+    await other.start();
+    const refused = await other.addMany([{ name: 'a concept no one has named before' }]).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigurationError);
+    expect(String((refused as Error).message)).toMatch(new RegExp(`8-dimension vector, but the registry in grip.kc-registry holds ${a.registry.dim}-dimension`));
+    expect(broker.records(KC_REGISTRY_TOPIC)).toHaveLength(entries);
   });
 });
