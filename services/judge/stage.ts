@@ -3,8 +3,8 @@
  *
  * Dedup needs the seeds (a candidate that copies its seed is rejected) and the problems accepted so
  * far; one verdict per candidate needs the candidates already settled. That state (state.ts) holds
- * hashes and dedup fingerprints, never texts: about 16-32 bytes per verdict and 0.6 KB per accepted
- * problem (bounded by the deduper's capacity). It comes from grip.seeds and the verdicts of this
+ * hashes and dedup fingerprints, never texts: about 32 bytes per verdict and 1.6 KB per accepted
+ * problem (bounded by the deduper's capacity; bench:judge-state). It comes from grip.seeds and the verdicts of this
  * judge configuration in grip.verdicts, both followed for as long as the stage runs.
  *
  * Restarts and takeovers read a checkpoint, not history: the state folded from the logs up to known

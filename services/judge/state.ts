@@ -4,7 +4,7 @@
  * - Settled candidates: the 64-bit hash of each candidate id with a verdict of this configuration
  *   (HashSet64: 16-32 bytes a verdict), so a redelivered candidate gets no second verdict.
  * - Dedup fingerprints: of the seeds (references) and of the accepted problems (the deduper's
- *   bounded LSH stores, about 0.6 KB a problem plus its ids; the oldest evicted past capacity).
+ *   bounded LSH stores, about 1.6 KB a problem measured with its ids; the oldest evicted past capacity).
  * Never the texts of verdicts.
  *
  * Two layers, so that a checkpoint is exact: the log layer holds only what was read from
