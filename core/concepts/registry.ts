@@ -247,16 +247,44 @@ export class KcRegistry {
 
   static restore(state: KcRegistryState, options: KcRegistryOptions = {}): KcRegistry {
     if (!state || state.format !== 'grip.kc-registry.v1') throw new Error(`KcRegistry.restore: unknown state format ${state?.format}`);
-    const reg = new KcRegistry(options);
-    const raw = Buffer.from(state.vectors, 'base64');
-    const expected = state.dim === null ? 0 : state.clusters.length * state.dim * 4;
+    return KcRegistry.fromParts(state.dim, state.clusters, Buffer.from(state.vectors, 'base64'), options);
+  }
+
+  /** The state as binary sections (clusters as JSON, vectors raw): what a checkpoint stores. */
+  exportSections(): Record<string, Uint8Array> {
+    const dim = this.store?.dim ?? null;
+    const bytes = new Float32Array(dim === null ? 0 : this.clusters.length * dim);
+    if (this.store) for (let i = 0; i < this.clusters.length; i++) bytes.set(this.store.vector(i), i * this.store.dim);
+    return {
+      'registry.clusters': Buffer.from(JSON.stringify({ format: 'grip.kc-registry.v1', dim, clusters: this.clusters }), 'utf8'),
+      'registry.vectors': new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    };
+  }
+
+  /** Fills this registry, which must be empty, with what exportSections wrote; throws when a section is damaged. */
+  loadSections(sections: Record<string, Uint8Array>): void {
+    if (this.clusters.length > 0) throw new Error('KcRegistry.loadSections: the registry is not empty');
+    const clusters = sections['registry.clusters'];
+    const vectors = sections['registry.vectors'];
+    if (!clusters || !vectors) throw new Error('KcRegistry.loadSections: a section is missing');
+    const head = JSON.parse(Buffer.from(clusters).toString('utf8')) as Omit<KcRegistryState, 'vectors'>;
+    if (head.format !== 'grip.kc-registry.v1') throw new Error(`KcRegistry.loadSections: unknown state format ${head.format}`);
+    KcRegistry.fill(this, head.dim, head.clusters, vectors);
+  }
+
+  private static fromParts(dim: number | null, clusters: KcCluster[], raw: Uint8Array, options: KcRegistryOptions): KcRegistry {
+    return KcRegistry.fill(new KcRegistry(options), dim, clusters, raw);
+  }
+
+  private static fill(reg: KcRegistry, dim: number | null, clusters: KcCluster[], raw: Uint8Array): KcRegistry {
+    const expected = dim === null ? 0 : clusters.length * dim * 4;
     if (raw.byteLength !== expected) {
-      throw new Error(`KcRegistry.restore: vectors hold ${raw.byteLength} bytes, expected ${expected} for ${state.clusters.length} clusters`);
+      throw new Error(`KcRegistry.restore: vectors hold ${raw.byteLength} bytes, expected ${expected} for ${clusters.length} clusters`);
     }
     const floats = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-    state.clusters.forEach((c, i) => {
-      const unit = floats.subarray(i * state.dim!, (i + 1) * state.dim!);
-      reg.insertCluster(cloneCluster(c), state.dim === null ? null : new Float32Array(unit));
+    clusters.forEach((c, i) => {
+      const unit = floats.subarray(i * dim!, (i + 1) * dim!);
+      reg.insertCluster(cloneCluster(c), dim === null ? null : new Float32Array(unit));
     });
     return reg;
   }

@@ -23,10 +23,12 @@
  * refuses to start (RegistrySettingsError names each differing setting), and an entry with other
  * settings (two instances started on an empty log at once) is skipped by every replica alike.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { applySettingsDifferences, type KcAddInput, type KcAddResult, type KcApplySettings, type KcDecision, type KcRegistry } from '../../core/concepts/index.ts';
-import { canonicalJson } from '../../core/util/hash.ts';
+import { canonicalJson, shortHash } from '../../core/util/hash.ts';
+import { Checkpointer, checkpointFile, PositionTracker, readCheckpoint, type Positions } from '../runtime/checkpoint.ts';
 import type { KcRegistryEntry } from '../../schemas/generated/types.ts';
 import { ConfigurationError } from '../runtime/errors.ts';
 import { readLog, RetriableError, type KafkaTransport, type LogReader, type ProducerPort, type Serde } from '../runtime/kafka/index.ts';
@@ -45,9 +47,18 @@ export interface SharedKcRegistryDeps {
   readBackTimeoutMs?: number;
   /** The log; default grip.kc-registry (tests use a topic of their own with its schema). */
   topic?: string;
-  /** Where an entry refused while reading the log is reported. */
-  log?: (level: 'error', message: string, fields: Record<string, unknown>) => void;
+  /** Where an entry refused while reading the log, and the checkpoints, are reported. */
+  log?: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+  /**
+   * A checkpoint of the registry and the log position it covers (the service's state directory):
+   * a start reads it and the entries after it. The registry changes only by applying the log, so
+   * any moment between two entries is exact. Absent: the log is read from its first entry.
+   */
+  checkpoints?: { dir: string; everyRecords?: number; everyMs?: number };
 }
+
+/** Layout of the registry checkpoint's sections (bump when it changes: older files are ignored). */
+export const REGISTRY_STATE_FORMAT = 'kc-registry-state.v1';
 
 /** This instance's registry settings differ from those the log was written with. */
 export class RegistrySettingsError extends Error {
@@ -96,15 +107,46 @@ export class SharedKcRegistry {
     return this.deps.topic ?? KC_REGISTRY_TOPIC;
   }
 
-  /** Rebuilds the registry from the log and keeps following it. Resolves once caught up. */
+  /** Entries read at start (after the checkpoint, if one was used). */
+  entriesRead = 0;
+  /** The checkpoint the registry was restored from, if any. */
+  restoredFrom: { entries: number; bytes: number } | undefined;
+
+  /** Rebuilds the registry from its checkpoint and the log after it (or the whole log), and keeps following it. Resolves once caught up. */
   async start(): Promise<void> {
+    const checkpoints = this.deps.checkpoints;
+    // The registry's state depends on the log, the embeddings model and the settings apply uses.
+    const fingerprint = shortHash(`${this.deps.embeddingsModel}\u0000${this.topic}\u0000${this.settings}`, 16);
+    const tracker = new PositionTracker(checkpoints ? this.restore(checkpoints.dir, fingerprint) : undefined);
+    const checkpointer = new Checkpointer({
+      dir: checkpoints?.dir ?? null,
+      stage: 'kc-registry',
+      format: REGISTRY_STATE_FORMAT,
+      fingerprint,
+      everyRecords: checkpoints?.everyRecords,
+      everyMs: checkpoints?.everyMs,
+      take: () => ({
+        positions: tracker.snapshot(),
+        sections: { ...this.registry.exportSections(), shared: Buffer.from(JSON.stringify({ logSettings: this.logSettings ?? null, applied: this.applied, skipped: this.skipped, skippedOtherSettings: this.skippedOtherSettings, skippedOtherDimension: this.skippedOtherDimension }), 'utf8') },
+        facts: { kcs: this.registry.size, entries_applied: this.applied },
+      }),
+      log: (level, message, fields) => this.deps.log?.(level, message, fields),
+    });
+    this.checkpointer = checkpointer;
+    let catchingUp = true;
     this.reader = await readLog<KcRegistryEntry>({
       transport: this.deps.transport,
       serde: this.deps.serde,
       topic: this.topic,
       name: 'kc-registry',
       follow: true,
-      onValue: (entry) => this.applyEntry(entry),
+      from: tracker.of(this.topic),
+      onValue: (entry, record) => {
+        this.applyEntry(entry);
+        tracker.applied(record.topic, record.partition, record.offset);
+        if (catchingUp) this.entriesRead++;
+        checkpointer.applied();
+      },
     });
     try {
       await this.reader.caughtUp;
@@ -113,10 +155,44 @@ export class SharedKcRegistry {
       const cause = (error as { cause?: unknown }).cause;
       throw cause instanceof RegistrySettingsError ? cause : error;
     }
+    catchingUp = false;
+    // after reading a tail at start, at once (in the background)
+    void checkpointer.write();
+  }
+
+  private checkpointer: Checkpointer | undefined;
+
+  /** The checkpointed registry, if one of this log, model and settings is there; its positions. */
+  private restore(dir: string, fingerprint: string): Positions | undefined {
+    const read = readCheckpoint(dir, 'kc-registry', { format: REGISTRY_STATE_FORMAT, fingerprint });
+    if (!read.ok) {
+      if (read.reason !== 'no checkpoint') this.deps.log?.('warn', 'KC registry checkpoint not used; reading the log from its first entry', { reason: read.reason });
+      return undefined;
+    }
+    try {
+      const shared = JSON.parse(Buffer.from(read.checkpoint.sections.shared ?? new Uint8Array()).toString('utf8')) as { logSettings: string | null; applied: number; skipped: number; skippedOtherSettings: number; skippedOtherDimension: number };
+      this.registry.loadSections(read.checkpoint.sections);
+      this.logSettings = shared.logSettings ?? undefined;
+      this.applied = shared.applied;
+      this.skipped = shared.skipped;
+      this.skippedOtherSettings = shared.skippedOtherSettings;
+      this.skippedOtherDimension = shared.skippedOtherDimension;
+      this.restoredFrom = { entries: shared.applied, bytes: read.checkpoint.bytes };
+      return read.checkpoint.positions;
+    } catch (error) {
+      this.deps.log?.('warn', 'KC registry checkpoint not used; reading the log from its first entry', { reason: (error as Error).message });
+      if (this.registry.size > 0) {
+        // Half-loaded: this start cannot go on, and the next must not load it again.
+        fs.rmSync(checkpointFile(dir, 'kc-registry'), { force: true });
+        throw new Error(`KC registry: a damaged checkpoint was half-loaded and is removed (${(error as Error).message}); the next start reads the log whole`);
+      }
+      return undefined;
+    }
   }
 
   async stop(): Promise<void> {
     await this.reader?.stop();
+    await this.checkpointer?.write();
   }
 
   /** Settles when following the log ended: resolves after stop(), rejects if reading failed. */

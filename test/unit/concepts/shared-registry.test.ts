@@ -4,6 +4,9 @@
  * registry settings differ from the log's refuses to start, naming each differing setting.
  * The log is the in-memory broker of test/unit/kafka/fakes.ts.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKcRegistry, type KcRegistryOptions } from '../../../core/concepts/index.ts';
 import { RegistrySettingsError, SharedKcRegistry, KC_REGISTRY_TOPIC } from '../../../services/concept-extractor/shared-registry.ts';
@@ -153,3 +156,69 @@ describe('SharedKcRegistry: vectors of another dimension under the same model na
     expect(broker.records(KC_REGISTRY_TOPIC)).toHaveLength(entries);
   });
 });
+
+describe('SharedKcRegistry checkpoint', () => {
+  const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'grip-kcr-ckpt-'));
+  async function withCheckpoints(broker: MemoryLog, dir: string, logs: string[] = [], embeddingsModel = 'fake-embeddings'): Promise<SharedKcRegistry> {
+    const shared = new SharedKcRegistry(createKcRegistry({ embed, synonymCheck }), { transport: broker, serde, producer: broker.producer(), embeddingsModel, embed, checkpoints: { dir }, log: (_l, m, f) => void logs.push(`${m} ${JSON.stringify(f)}`) });
+    running.push(shared);
+    await shared.start();
+    return shared;
+  }
+
+  it('a start reads the checkpoint and only the entries after it, and reaches the registry a replica of the whole log reaches', async () => {
+    const broker = new MemoryLog();
+    const dir = tmp();
+    const a = await withCheckpoints(broker, dir);
+    await a.addMany(NAMES.slice(0, 10).map((name) => ({ name })));
+    await a.stop(); // writes the checkpoint
+    running.splice(running.indexOf(a), 1);
+    const atCheckpoint = broker.records(KC_REGISTRY_TOPIC).length;
+    const b = await instance(broker); // another instance, no checkpoint, adds more
+    await b.addMany(NAMES.slice(10).map((name) => ({ name })));
+    const total = broker.records(KC_REGISTRY_TOPIC).length;
+    expect(total).toBeGreaterThan(atCheckpoint);
+
+    const restarted = await withCheckpoints(broker, dir);
+    expect(restarted.restoredFrom?.entries).toBeGreaterThan(0);
+    expect(restarted.entriesRead).toBe(total - atCheckpoint);
+    const whole = await instance(broker);
+    expect(restarted.registry.exportState()).toEqual(whole.registry.exportState());
+    expect(restarted.entriesApplied).toBe(whole.entriesApplied);
+    // and it goes on agreeing: a new name through the restarted instance
+    const [added] = await restarted.addMany([{ name: 'a concept only the restarted instance saw' }].map((n) => ({ ...n, embedding: Array.from({ length: a.registry.dim! }, (_, k) => (k % 5) - 2) })));
+    await until(() => whole.registry.idOf('a concept only the restarted instance saw') === added!.id);
+  });
+
+  it('a damaged checkpoint, or one of another embeddings model, is ignored with its reason; the log is read whole', async () => {
+    const broker = new MemoryLog();
+    const dir = tmp();
+    const a = await withCheckpoints(broker, dir);
+    await a.addMany(NAMES.slice(0, 10).map((name) => ({ name })));
+    await a.stop();
+    running.splice(running.indexOf(a), 1);
+    const file = path.join(dir, 'kc-registry.checkpoint');
+    const whole = fs.readFileSync(file);
+    fs.writeFileSync(file, whole.subarray(0, whole.length - 5));
+    const logs: string[] = [];
+    const r = await withCheckpoints(broker, dir, logs);
+    expect(r.restoredFrom).toBeUndefined();
+    expect(r.entriesRead).toBe(broker.records(KC_REGISTRY_TOPIC).length);
+    expect(logs.some((l) => l.startsWith('KC registry checkpoint not used') && l.includes('truncated or corrupted'))).toBe(true);
+    expect(r.registry.exportState()).toEqual(a.registry.exportState());
+    await r.stop(); // a good checkpoint again
+    running.splice(running.indexOf(r), 1);
+    const otherModel: string[] = [];
+    const o = await withCheckpoints(broker, dir, otherModel, 'another-embeddings-model');
+    expect(o.restoredFrom).toBeUndefined();
+    expect(otherModel.some((l) => l.includes('other settings'))).toBe(true);
+  });
+});
+
+async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

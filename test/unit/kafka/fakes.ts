@@ -1,7 +1,7 @@
 /** In-memory fakes of the Kafka transport and serde, for unit tests of the consumer wrapper. */
 import { DecodeError } from '../../../services/runtime/kafka/errors.ts';
 import type { Serde } from '../../../services/runtime/kafka/serde.ts';
-import type { AdminPort, ConsumerPort, InRecord, KafkaTransport, OutRecord, PartitionBatch, TopicPartitionOffset } from '../../../services/runtime/kafka/transport.ts';
+import type { AdminPort, ConsumerPort, InRecord, KafkaTransport, OffsetResetTarget, OutRecord, PartitionBatch, TopicPartitionOffset } from '../../../services/runtime/kafka/transport.ts';
 
 export function record(topic: string, partition: number, offset: number, value: unknown, key = `k${offset}`): InRecord {
   return {
@@ -124,8 +124,12 @@ export class MemoryLog implements KafkaTransport {
     return { send: async (records: OutRecord[]) => records.forEach((r) => this.append(r)), close: async () => {} };
   }
 
-  async consumer(options: { topics: string[]; maxRecords?: number }): Promise<ConsumerPort> {
-    const positions = new Map(options.topics.map((t) => [t, 0]));
+  /** Where a group's consumers start, per topic (resetGroupOffsets: a log reader started from a checkpoint). */
+  private readonly groupStarts = new Map<string, Map<string, number>>();
+
+  async consumer(options: { groupId?: string; topics: string[]; maxRecords?: number }): Promise<ConsumerPort> {
+    const starts = this.groupStarts.get(options.groupId ?? '');
+    const positions = new Map(options.topics.map((t) => [t, starts?.get(t) ?? 0]));
     let closed = false;
     const log = this;
     return {
@@ -176,7 +180,14 @@ export class MemoryLog implements KafkaTransport {
       deleteTopics: unused,
       groupOffsets: unused,
       offsetsForTimestamp: unused,
-      resetGroupOffsets: unused,
+      resetGroupOffsets: async (groupId: string, topic: string, target: OffsetResetTarget) => {
+        if (!('partitions' in target)) return unused();
+        const offset = target.partitions.get(0) ?? 0n;
+        let starts = this.groupStarts.get(groupId);
+        if (!starts) this.groupStarts.set(groupId, (starts = new Map()));
+        starts.set(topic, Number(offset));
+        return [{ topic, partition: 0, offset }];
+      },
     };
   }
 }
