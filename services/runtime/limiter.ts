@@ -29,25 +29,26 @@
  * The reference. Once the limit is above S every window contains this limiter's own queue. The rule
  * this replaces took the reference from recent windows (the lowest mean of the last two minutes),
  * so after two minutes above S the reference was the queued latency, r read 1 again and the limit
- * grew 5% a window without bound (to the 1024 ceiling, p50 64 s for a 1 s answer). The reference is
- * now measured only where no queue can be, in the manner of BBR's ProbeRTT: a probe holds in-flight
- * below the slot count until it has sent a sample of requests (16, fewer if the cap is lower, more
- * for answers of unequal cost, at most two round trips at the cap), then lifts the cap; their mean
- * latency is the measurement. A request sent while fewer than S are in flight meets no queue. The
- * cap is 0.9 x the slot count the window before implies (S ~ limit x f / m, less two standard
- * errors of f) and at most 3/4 of the limit: below S while f is within 10% of the truth, and a too
- * high f is deflated by about a tenth per probe, so no queue can leak into the reference for good.
- * Probes run every 30 s (at least 25 references and 20 times the last probe's duration apart, which
- * keeps their cost near 1% of the slots), and at once when the windows say the reference is stale:
- * two windows in a row that call for a cut (a cut did not take the latency back: the endpoint got
- * slower, or has fewer slots), or one 20% faster than the reference (it got faster). A probe that
- * agrees with the reference (within 10% plus two standard errors) is pooled with it (over enough
- * answers to know it to 2%: a few for equal answers, up to 1024 for mixed ones). A new reference
- * takes two signs: a probe the windows called for, and its result: faster, it replaces the
- * reference; slower, it does only if its latency fell less than in-flight did from the window
- * before it (queue-bound latency falls in proportion to in-flight; an endpoint that got slower
- * answers as slowly at the cap as at the limit); otherwise the probe met the endpoint's queue (it
- * has fewer slots), the reference stands and the limit goes below the probe's cap.
+ * grew 5% a window without bound (to the 1024 ceiling, where 16 slots x 1 s answer in 64 s). The
+ * reference is now measured only where no queue can be, in the manner of BBR's ProbeRTT: a probe
+ * holds in-flight below the slot count until it has sent a sample of requests (16, fewer if the cap
+ * is lower, more for answers of unequal cost, at most two round trips at the cap), then lifts the
+ * cap; their mean latency is the measurement. A request sent while fewer than S are in flight meets
+ * no queue. The cap is 0.9 x the slot count the window before implies (S ~ limit x f / m, less two
+ * standard errors of f) and at most 3/4 of the limit: below S while f is within 10% of the truth,
+ * and a too high f is deflated by about a tenth per probe, so no queue can leak into the reference
+ * for good. Probes run every 30 s (at least 25 references and 20 times the last probe's duration
+ * apart: the simulated endpoints keep 0.98-1.00 of their slots busy, probes included), and at once
+ * when the windows say the reference is stale: two windows in a row that call for a cut (a cut did
+ * not take the latency back: the endpoint got slower, or has fewer slots), or one 20% faster than
+ * the reference (it got faster). A probe that agrees with the reference (within 10% plus two
+ * standard errors), or that no window called for, is pooled with it (over enough answers to know it
+ * to 2%: a few for equal answers, up to 1024 for mixed ones). A new reference takes two signs, a
+ * probe the windows called for and its result: faster, it replaces the reference; slower, it does
+ * only if its latency fell less than in-flight did from the window before it (queue-bound latency
+ * falls in proportion to in-flight; an endpoint that got slower answers as slowly at the cap as at
+ * the limit); otherwise the probe met the endpoint's queue (it has fewer slots), the reference
+ * stands and the limit goes below the probe's cap.
  *
  * - 429 / 503: limit x 0.7, once per congestion event (throttled answers to requests sent before the
  *   last back-off are the same event, not twenty). A timeout (no answer within the client's

@@ -1,5 +1,7 @@
+import { register } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { AdaptiveLimiter } from '../../../services/runtime/limiter.ts';
+import { AdaptiveLimiter, type Permit } from '../../../services/runtime/limiter.ts';
+import { processLimiters } from '../../../services/runtime/limiters.ts';
 import { SECOND, simulate, type SimResult } from './limiter-sim.ts';
 
 /**
@@ -60,7 +62,7 @@ describe('AdaptiveLimiter on a simulated clock', () => {
     let now = 0;
     const l = new AdaptiveLimiter({ ceiling: 100, initial: 40, min: 2, now: () => now });
     const permits = Array.from({ length: 10 }, () => {
-      let p: import('../../../services/runtime/limiter.ts').Permit | undefined;
+      let p: Permit | undefined;
       l.acquireWith((x) => (p = x));
       return p!;
     });
@@ -92,5 +94,19 @@ describe('AdaptiveLimiter on a simulated clock', () => {
     await new Promise((r) => setImmediate(r));
     expect(sixth).toBe(true);
     expect(l.inFlight).toBe(5);
+  });
+
+  it('exports the reference latency and its age per endpoint', async () => {
+    // the first window (16 requests, 4 at a time) of a real-clock limiter makes its first reference
+    const l = processLimiters.get('m@reference-test', 8);
+    for (let i = 0; i < 4; i++) {
+      const permits = await Promise.all(Array.from({ length: 4 }, () => l.acquire()));
+      await new Promise((r) => setTimeout(r, 2));
+      for (const p of permits) p.release('ok');
+    }
+    expect(l.referenceMs).toBeGreaterThan(0);
+    const latency = await register.getSingleMetricAsString('grip_llm_reference_latency_seconds');
+    expect(latency).toMatch(/grip_llm_reference_latency_seconds\{endpoint="m@reference-test"\} 0\.\d+/);
+    expect(await register.getSingleMetricAsString('grip_llm_reference_age_seconds')).toContain('endpoint="m@reference-test"');
   });
 });
