@@ -8,10 +8,11 @@
  *
  * The rule, in the style of TCP Vegas (delay-based) with TCP's multiplicative decrease on loss:
  * - Requests are judged in windows of about one round trip: the requests granted together after the
- *   last change of the limit (`limit` of them, at least 16 or 500 ms of grants), judged once all are
- *   answered. Grouped by grant, not by answer: the first answers back are the cheapest requests. A
- *   window of answers that differ in cost (short and long prompts) takes more requests, until the
- *   standard error of its mean is within 3% of it (at most 32 round trips). Its mean latency m (by
+ *   last change of the limit (`limit` of them, at least 16 or 500 ms of grants), judged once all
+ *   are answered. Grouped by grant, not by answer: the first answers back are the cheapest
+ *   requests. A window of answers that differ in cost (short and long prompts) takes more requests,
+ *   until the standard error of its mean is within 3% of it (10% where the question is coarse: in
+ *   slow start, after a cut, after timeouts; at most 32 round trips). Its mean latency m (by
  *   Little's law, what the queue adds; a median would not see a queue shorter than the slots) is
  *   compared with the reference f, the endpoint's latency without a queue.
  * - Latency ratio r = m / f. If the endpoint has a queue of q requests behind its S slots, r is
@@ -119,7 +120,7 @@ const MIN_WINDOW_MS = 500;
  * queue coming and going; ...
  */
 const WINDOW_PRECISION = 0.03;
-/** ... or this share while the question is only whether the limit is past the slots at all (slow start, or after timeouts) ... */
+/** ... or this share while the question is only whether the limit is past the slots at all (slow start, after timeouts, after a cut) ... */
 const COARSE_PRECISION = 0.1;
 /** ... but no longer than this many round trips. */
 const MAX_WINDOW_ROUND_TRIPS = 32;
@@ -397,7 +398,7 @@ export class AdaptiveLimiter {
       // and answers of unequal cost are averaged until their mean is known to WINDOW_PRECISION
       const n = s.granted;
       const trip = Math.max(4, s.limit);
-      const precision = this.slowStart || this.restoreLimit > 0 ? COARSE_PRECISION : WINDOW_PRECISION;
+      const precision = this.slowStart || this.restoreLimit > 0 || this.cutsInRow > 0 ? COARSE_PRECISION : WINDOW_PRECISION;
       if (n >= trip && (n >= MIN_WINDOW || t - s.openedAt >= MIN_WINDOW_MS) && (n >= (this.spread / precision) ** 2 || n >= MAX_WINDOW_ROUND_TRIPS * trip)) {
         s.closed = true;
         this.pending.push(s);
@@ -597,15 +598,17 @@ export class AdaptiveLimiter {
     if (this.slowStart) {
       // the small start measures the endpoint without a queue (its first window is below any slot
       // count): its windows make the first reference until one is clearly slower (past the slots)
-      // (both standard errors from the spread of all their answers: a small first window of cheap
+      // (both standard errors from the spread within the two, pooled: a small first window of cheap
       // requests would otherwise claim a precision it does not have)
-      const N = this.startN + n;
-      const pooled = Math.sqrt(variance(N, this.startSum + s.sum, this.startSq + s.sq));
-      if (!(mean > this.refMs * GROW_BELOW + noise + Z * pooled * Math.sqrt(1 / n + 1 / Math.max(1, this.startN)))) {
+      const m = this.startN;
+      const within = m > 0 ? Math.sqrt(((m - 1) * variance(m, this.startSum, this.startSq) + (n - 1) * sd * sd) / Math.max(1, m + n - 2)) : sd;
+      if (!(mean > this.refMs * GROW_BELOW + noise + Z * within * Math.sqrt(1 / n + 1 / Math.max(1, m)))) {
+        const N = m + n;
         this.startN = N;
         this.startSum += s.sum;
         this.startSq += s.sq;
-        this.setReference(this.startSum / N, pooled / Math.sqrt(N), (pooled * N) / this.startSum, t, Math.min(N, REF_MEMORY));
+        const all = Math.sqrt(variance(N, this.startSum, this.startSq));
+        this.setReference(this.startSum / N, all / Math.sqrt(N), (all * N) / this.startSum, t, Math.min(N, REF_MEMORY));
         if (limited) this.setLimit(Math.min(this.ceilingValue, this.limitValue * 2));
         return;
       }
