@@ -69,6 +69,30 @@ describe('AdaptiveLimiter follows a changing endpoint', () => {
     const minutes = checkMinutes(result.fine, slots, recovered);
     expect(minutes).toEqual([]);
   }, 900_000);
+
+  // The same 10 minutes, with the endpoint 10x slower instead of hung: the limit follows it (the
+  // 4 x 8 s endpoint's 80 s answers queue past the 120 s timeout and take the limit to its floor),
+  // and is back in band within 2 minutes of its return, checked as above.
+  it.each([
+    [4, 8000],
+    [16, 2000],
+    [64, 200],
+    [256, 200],
+  ])('%i slots x %i ms: 10x slower for 10 minutes', (slots, serviceMs) => {
+    const slow = { fromMs: 68 * MINUTE, toMs: 78 * MINUTE };
+    const recovered = slow.toMs + 2 * MINUTE;
+    const speed = [
+      { atMs: slow.fromMs, factor: 10 },
+      { atMs: slow.toMs, factor: 1 },
+    ];
+    const { failures, result } = runChecked(
+      `${slots} slots x ${serviceMs} ms, 10x slower 1h08-1h18`,
+      { slots, service: serviceMs, durationMs: 2 * HOUR, speed, fineWindowMs: MINUTE },
+      { exempt: [[0, 10 * MINUTE], [slow.fromMs, recovered]] },
+    );
+    expect(failures).toEqual([]);
+    expect(checkMinutes(result.fine, slots, recovered)).toEqual([]);
+  }, 900_000);
 });
 
 function checkMinutes(fine: SimWindow[], slots: number, from: number): string[] {
