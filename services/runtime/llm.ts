@@ -4,7 +4,8 @@
  * - a response cache keyed by a deterministic id (stage + prompt version + model + messages), so a
  *   redelivered message or a resumed run never pays for the same call twice;
  * - an adaptive concurrency limit per endpoint, shared by every client of the process
- *   (limiter.ts: grows while latency stays near its floor, backs off on 429/503/timeouts), a
+ *   (limiter.ts: grows while latency stays near the endpoint's probed no-queue latency, backs off
+ *   on 429/503, falls to its minimum on timeouts), a
  *   per-request timeout, retries with backoff and jitter, and a cooldown shared by all callers of
  *   an endpoint after a 429 (Retry-After honoured);
  * - validation of every answer against the prompt's parser and a bounded re-ask when it fails;

@@ -1,136 +1,81 @@
+import { register } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { AdaptiveLimiter, type Outcome } from '../../../services/runtime/limiter.ts';
+import { AdaptiveLimiter, type Permit } from '../../../services/runtime/limiter.ts';
+import { processLimiters } from '../../../services/runtime/limiters.ts';
+import { SECOND, simulate, type SimResult } from './limiter-sim.ts';
 
 /**
- * A model server on a simulated clock: `slots` requests served at once for `latencyMs` each, the
- * rest wait in a FIFO queue (latency grows with the queue, like vLLM past its batch size), or,
- * past `queueBound`, are answered 429 at once; `hang` answers nothing until the client times out.
- * Callers: `callers` loops of acquire -> request -> release, far more than any limit (closed loop).
+ * The limiter's rules on short simulated runs (the shared simulator, limiter-sim.ts: an endpoint
+ * of `slots` with a FIFO queue, WAITING_TARGET requests always waiting). The hours-long runs that
+ * check it holds are in limiter-hours-*.test.ts.
  */
-interface SimOptions {
-  slots: number;
-  latencyMs: number;
-  ceiling: number;
-  durationMs: number;
-  queueBound?: number;
-  callers?: number;
-  /** From this time on, the endpoint serves only this many at once (a slower or shared server). */
-  shrinkAt?: { atMs: number; slots: number };
-  hangTimeoutMs?: number;
-}
-
-async function simulate(o: SimOptions) {
-  let now = 0;
-  const limiter = new AdaptiveLimiter({ ceiling: o.ceiling, now: () => now });
-  const events: Array<{ at: number; seq: number; fn: () => void }> = [];
-  let seq = 0;
-  const at = (t: number, fn: () => void) => {
-    events.push({ at: t, seq: seq++, fn });
-    events.sort((a, b) => a.at - b.at || a.seq - b.seq);
-  };
-  let slots = o.slots;
-  let busy = 0;
-  const queue: Array<() => void> = [];
-  let served = 0;
-  let maxInFlight = 0;
-  const latencies: number[] = [];
-  const outcomes: Record<Outcome, number> = { ok: 0, throttled: 0, timeout: 0, error: 0 };
-  const startNext = () => {
-    while (busy < slots && queue.length > 0) {
-      busy++;
-      queue.shift()!();
-    }
-  };
-  const request = (done: (outcome: Outcome) => void) => {
-    const sent = now;
-    if (o.hangTimeoutMs !== undefined) return at(now + o.hangTimeoutMs, () => done('timeout'));
-    if (o.queueBound !== undefined && busy >= slots && queue.length >= o.queueBound) return at(now + 1, () => done('throttled'));
-    queue.push(() =>
-      at(now + o.latencyMs, () => {
-        busy--;
-        served++;
-        latencies.push(now - sent);
-        done('ok');
-        startNext();
-      }),
-    );
-    startNext();
-  };
-  const caller = async () => {
-    while (now < o.durationMs) {
-      const permit = await limiter.acquire();
-      maxInFlight = Math.max(maxInFlight, limiter.inFlight);
-      const outcome = await new Promise<Outcome>((resolve) => request(resolve));
-      outcomes[outcome]++;
-      permit.release(outcome);
-    }
-  };
-  const running = Array.from({ length: o.callers ?? 600 }, caller);
-  const limits: Array<{ t: number; limit: number }> = [];
-  const flush = () => new Promise((r) => setImmediate(r));
-  await flush();
-  while (events.length > 0 && now < o.durationMs) {
-    const e = events.shift()!;
-    now = e.at;
-    if (o.shrinkAt && now >= o.shrinkAt.atMs) slots = o.shrinkAt.slots;
-    e.fn();
-    await flush();
-    limits.push({ t: now, limit: limiter.limit });
-  }
-  now = Infinity; // callers stop at their next loop
-  void running;
-  const after = (t: number) => limits.filter((l) => l.t >= t).map((l) => l.limit);
-  const sorted = latencies.slice(Math.floor(latencies.length / 2)).sort((a, b) => a - b);
-  return { limiter, served, maxInFlight, outcomes, after, p99SecondHalf: sorted[Math.floor(0.99 * sorted.length)] ?? 0 };
-}
+const limitsAfter = (r: SimResult, fromMs: number) => r.fine.filter((w) => w.fromMs >= fromMs).flatMap((w) => [w.limitMin, w.limitMax]);
 
 describe('AdaptiveLimiter on a simulated clock', () => {
-  it('grows from its small start to the endpoint slot count, keeps the slots busy and latency near the floor', async () => {
-    const r = await simulate({ slots: 64, latencyMs: 100, ceiling: 1024, durationMs: 20_000 });
-    const late = r.after(10_000);
+  it('grows from its small start to the endpoint slot count, keeps the slots busy and latency near the reference', () => {
+    const r = simulate({ slots: 64, service: 100, durationMs: 20 * SECOND, fineWindowMs: SECOND });
+    const late = limitsAfter(r, 10 * SECOND);
     expect(Math.min(...late)).toBeGreaterThanOrEqual(64);
     expect(Math.max(...late)).toBeLessThanOrEqual(Math.ceil(64 * 1.35));
-    // capacity 640/s over 20 s = 12 800; the ramp from 8 costs well under a second
-    expect(r.served).toBeGreaterThan(0.95 * 12_800);
-    expect(r.p99SecondHalf).toBeLessThanOrEqual(2 * 100);
-    expect(r.limiter.snapshot().floorMs).toBe(100);
+    // capacity 640/s over 20 s = 12 800; the ramp from 4 costs well under a second
+    expect(r.outcomes.ok).toBeGreaterThan(0.95 * 12_800);
+    expect(Math.max(...r.fine.slice(10).map((w) => w.classes.all!.p99))).toBeLessThanOrEqual(2);
+    const s = r.limiter.snapshot();
+    expect(s.referenceMs).toBeGreaterThan(90);
+    expect(s.referenceMs).toBeLessThan(110);
+    expect(s.floorMs).toBe(s.referenceMs);
+    expect(s.referenceAgeMs).toBeGreaterThanOrEqual(0);
+    expect(s.referenceAgeMs).toBeLessThan(20 * SECOND);
   });
 
-  it('settles near a small endpoint too (4 slots)', async () => {
-    const r = await simulate({ slots: 4, latencyMs: 20, ceiling: 1024, durationMs: 4_000, callers: 50 });
-    const late = r.after(2_000);
+  it('settles near a small endpoint too (4 slots)', () => {
+    const r = simulate({ slots: 4, service: 20, durationMs: 4 * SECOND, fineWindowMs: SECOND });
+    const late = limitsAfter(r, 2 * SECOND);
     expect(Math.min(...late)).toBeGreaterThanOrEqual(4);
     expect(Math.max(...late)).toBeLessThanOrEqual(6);
   });
 
-  it('backs off when latency inflates: the endpoint drops from 64 to 16 slots', async () => {
-    const r = await simulate({ slots: 64, latencyMs: 100, ceiling: 1024, durationMs: 20_000, shrinkAt: { atMs: 8_000, slots: 16 } });
-    const late = r.after(14_000);
+  it('backs off when latency inflates: the endpoint drops from 64 to 16 slots', () => {
+    const r = simulate({ slots: 64, service: 100, durationMs: 20 * SECOND, slotsAt: [{ atMs: 8 * SECOND, slots: 16 }], fineWindowMs: SECOND });
+    const late = limitsAfter(r, 14 * SECOND);
     expect(Math.min(...late)).toBeGreaterThanOrEqual(16);
     expect(Math.max(...late)).toBeLessThanOrEqual(Math.ceil(16 * 1.35));
   });
 
-  it('backs off on 429 past a queue bound and serves without losing the slots', async () => {
-    const r = await simulate({ slots: 16, latencyMs: 50, ceiling: 1024, durationMs: 10_000, queueBound: 2 });
+  it('backs off on 429 past a queue bound and serves without losing the slots', () => {
+    const r = simulate({ slots: 16, service: 50, durationMs: 10 * SECOND, queueBound: 2, fineWindowMs: SECOND });
     expect(r.outcomes.throttled).toBeGreaterThan(0);
     expect(r.limiter.throttles).toBe(r.outcomes.throttled);
-    const late = r.after(5_000);
-    expect(Math.max(...late)).toBeLessThanOrEqual(16 + 2 + 4);
+    expect(Math.max(...limitsAfter(r, 5 * SECOND))).toBeLessThanOrEqual(16 + 2 + 4);
     // capacity 320/s: throttling must not starve the endpoint
-    expect(r.served).toBeGreaterThan(0.85 * 3200);
+    expect(r.outcomes.ok).toBeGreaterThan(0.85 * 3200);
   });
 
-  it('shrinks to its floor of 1 when the endpoint hangs, counting the timeouts', async () => {
-    const r = await simulate({ slots: 16, latencyMs: 50, ceiling: 1024, durationMs: 120_000, hangTimeoutMs: 5_000, callers: 40 });
+  it('falls to its floor of 1 when the endpoint hangs, counting the timeouts', () => {
+    const r = simulate({ slots: 16, service: 50, durationMs: 120 * SECOND, stall: { fromMs: 0, toMs: 121 * SECOND }, timeoutMs: 5 * SECOND });
     expect(r.limiter.limit).toBe(1);
     expect(r.limiter.timeouts).toBe(r.outcomes.timeout);
     expect(r.outcomes.timeout).toBeGreaterThan(5);
   });
 
-  it('never exceeds its ceiling, however fast the endpoint', async () => {
-    const r = await simulate({ slots: 256, latencyMs: 20, ceiling: 10, durationMs: 3_000 });
+  it('a timeout sends the limit to its floor at once (TCP: a retransmission timeout), later ones of the same burst do not count again', () => {
+    let now = 0;
+    const l = new AdaptiveLimiter({ ceiling: 100, initial: 40, min: 2, now: () => now });
+    const permits = Array.from({ length: 10 }, () => {
+      let p: Permit | undefined;
+      l.acquireWith((x) => (p = x));
+      return p!;
+    });
+    now = 120_000;
+    for (const p of permits) p.release('timeout');
+    expect(l.limit).toBe(2);
+    expect(l.timeouts).toBe(10);
+  });
+
+  it('never exceeds its ceiling, however fast the endpoint', () => {
+    const r = simulate({ slots: 256, service: 20, durationMs: 3 * SECOND, ceiling: 10, fineWindowMs: SECOND });
     expect(r.maxInFlight).toBe(10);
-    expect(Math.max(...r.after(0))).toBe(10);
+    expect(Math.max(...limitsAfter(r, 0))).toBe(10);
   });
 
   it('a client with a lower ceiling lowers a shared limiter; release twice counts once', async () => {
@@ -149,5 +94,19 @@ describe('AdaptiveLimiter on a simulated clock', () => {
     await new Promise((r) => setImmediate(r));
     expect(sixth).toBe(true);
     expect(l.inFlight).toBe(5);
+  });
+
+  it('exports the reference latency and its age per endpoint', async () => {
+    // the first window (16 requests, 4 at a time) of a real-clock limiter makes its first reference
+    const l = processLimiters.get('m@reference-test', 8);
+    for (let i = 0; i < 4; i++) {
+      const permits = await Promise.all(Array.from({ length: 4 }, () => l.acquire()));
+      await new Promise((r) => setTimeout(r, 2));
+      for (const p of permits) p.release('ok');
+    }
+    expect(l.referenceMs).toBeGreaterThan(0);
+    const latency = await register.getSingleMetricAsString('grip_llm_reference_latency_seconds');
+    expect(latency).toMatch(/grip_llm_reference_latency_seconds\{endpoint="m@reference-test"\} 0\.\d+/);
+    expect(await register.getSingleMetricAsString('grip_llm_reference_age_seconds')).toContain('endpoint="m@reference-test"');
   });
 });
