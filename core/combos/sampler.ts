@@ -296,25 +296,45 @@ class CombinationSampler implements Sampler {
     setHash(c.members, this.hashHi, this.hashLo, this.hashOut);
     if (this.yielded.has(this.hashOut[0], this.hashOut[1])) return null;
     const m = c.members;
-    const novel = m.length === 2 ? !isAdjacent(this.snap, m[0], m[1]) : !this.graph.someSeedContainsAll(m);
+    // hop > 1: some pair of members is not adjacent (checked on this snapshot by the source), so no
+    // seed holds them all. Otherwise a pair is adjacent (1-hop); a clique needs the seed index.
+    const novel = c.hop > 1 || (m.length === 2 ? !isAdjacent(this.snap, m[0], m[1]) : !this.graph.someSeedContainsAll(m));
     if (this.o.novelOnly && !novel) return null;
     this.yielded.add(this.hashOut[0], this.hashOut[1]);
     const ids = this.snap.ids;
-    const kcIds = m.map((u) => ids[u]).sort();
-    const combination: Combination = {
-      key: kcIds.join(KEY_SEPARATOR),
-      kcIds,
-      relation,
-      hop: c.hop,
-      // A clique or a Louvain group has no order: its witness is the sorted member list.
-      path: relation === 'community' || relation === 'louvain' ? kcIds : c.path.map((u) => ids[u]),
-      weight: c.weight,
-      novel,
-    };
+    const kcIds = sortedIds(m, ids);
+    const key = kcIds.length === 2 ? kcIds[0] + KEY_SEPARATOR + kcIds[1] : kcIds.join(KEY_SEPARATOR);
+    // A clique or a Louvain group has no order: its witness is the sorted member list.
     if (relation === 'louvain') {
-      combination.extension = true;
-      combination.community = c.community;
+      return { key, kcIds, relation, hop: c.hop, path: kcIds, weight: c.weight, novel, extension: true, community: c.community };
     }
-    return combination;
+    return { key, kcIds, relation, hop: c.hop, path: relation === 'community' ? kcIds : idsOf(c.path, ids), weight: c.weight, novel };
   }
+}
+
+/** The members' KC ids in ascending string order (what Array.prototype.sort gives), without a comparator call per pair. */
+function sortedIds(m: readonly number[], ids: readonly string[]): string[] {
+  if (m.length === 2) {
+    const a = ids[m[0]];
+    const b = ids[m[1]];
+    return a < b ? [a, b] : [b, a];
+  }
+  const out: string[] = [];
+  for (let i = 0; i < m.length; i++) {
+    const x = ids[m[i]];
+    let j = i - 1;
+    out.push(x);
+    while (j >= 0 && out[j] > x) {
+      out[j + 1] = out[j];
+      j--;
+    }
+    out[j + 1] = x;
+  }
+  return out;
+}
+
+function idsOf(path: readonly number[], ids: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < path.length; i++) out.push(ids[path[i]]);
+  return out;
 }
