@@ -6,9 +6,12 @@
  *  1. fresh: after the graph changed, the candidates opened by the new edges (2-paths through a new
  *     edge, cliques containing one, new layer-3 targets of hubs, the new explicit pairs) come first;
  *  2. random: seeded random draws (see each source), rejecting what was already yielded;
- *  3. sweep: after `missLimit` consecutive fruitless draws, a lazy systematic enumeration of the
- *     relation's candidates finds what random draws miss; when it ends the relation is exhausted
- *     until the graph changes.
+ *  3. sweep: once random draws stop paying, a lazy systematic enumeration of the relation's
+ *     candidates finds what they miss; when it ends the relation is exhausted until the graph
+ *     changes. "Stop paying": each fruitless draw adds 1 to the relation's miss count, each success
+ *     takes HIT_CREDIT (8) off it (not below 0), and the sweep starts when the count reaches
+ *     `missLimit`: after `missLimit` fruitless draws in a row, or once fewer than about 1 draw in 9
+ *     succeeds (a nearly drained relation: the sweep is cheaper than the draws that keep missing).
  * Nothing is materialized: memory is the graph's typed-array mirror, per-hub layer caches and the
  * yielded-key set (64-bit hashes, 16-32 bytes per combination), not the number of paths explored.
  *
@@ -31,6 +34,9 @@ import { ThreeHopSource } from './sources/three-hop.ts';
 import { TwoHopSource } from './sources/two-hop.ts';
 import { decodeState, encodeState, type RelationMode } from './state-codec.ts';
 import { RELATIONS, type Candidate, type Combination, type Relation } from './types.ts';
+
+/** What one successful random draw takes off a relation's miss count (see the module comment). */
+const HIT_CREDIT = 8;
 
 interface RelationState {
   relation: Relation;
@@ -271,7 +277,7 @@ class CombinationSampler implements Sampler {
         const candidate = st.source.draw(this.rng);
         const c = candidate && this.accept(st.relation, candidate);
         if (c) {
-          st.misses = 0;
+          st.misses = st.misses > HIT_CREDIT ? st.misses - HIT_CREDIT : 0;
           return c;
         }
         st.misses++;
