@@ -311,10 +311,61 @@ class CombinationSampler implements Sampler {
     const kcIds = sortedIds(m, ids);
     const key = kcIds.length === 2 ? kcIds[0] + KEY_SEPARATOR + kcIds[1] : kcIds.join(KEY_SEPARATOR);
     // A clique or a Louvain group has no order: its witness is the sorted member list.
-    if (relation === 'louvain') {
-      return { key, kcIds, relation, hop: c.hop, path: kcIds, weight: c.weight, novel, extension: true, community: c.community };
-    }
-    return { key, kcIds, relation, hop: c.hop, path: relation === 'community' ? kcIds : idsOf(c.path, ids), weight: c.weight, novel };
+    if (relation === 'louvain') return new ExtensionResult(key, kcIds, relation, c.hop, kcIds, c.weight, novel, c.community as number);
+    return new Result(key, kcIds, relation, c.hop, relation === 'community' ? kcIds : idsOf(c.path, ids), c.weight, novel);
+  }
+}
+
+/*
+ * Results are built as class instances and their arrays with Array.of, not as object and array
+ * literals. V8 pretenures a literal whose allocation site sees its objects survive a scavenge, and a
+ * caller holding a batch of results (bench:core takes 10K at a time) makes every site survive: from
+ * then on each result is allocated straight into the old generation, where it dies. Measured at 10M
+ * combinations on the 100K-KC graph: about twice the peak RSS (1.05-1.1 GB vs 0.55 GB) and 10-15%
+ * more CPU. Instances have the same own properties, in the same order, as the literals had.
+ */
+
+/** A combination of a paper relation. */
+class Result implements Combination {
+  key: string;
+  kcIds: string[];
+  relation: Relation;
+  hop: number;
+  path: string[];
+  weight: number;
+  novel: boolean;
+  constructor(key: string, kcIds: string[], relation: Relation, hop: number, path: string[], weight: number, novel: boolean) {
+    this.key = key;
+    this.kcIds = kcIds;
+    this.relation = relation;
+    this.hop = hop;
+    this.path = path;
+    this.weight = weight;
+    this.novel = novel;
+  }
+}
+
+/** A combination of an extension relation (louvain): `extension: true` and its community. */
+class ExtensionResult implements Combination {
+  key: string;
+  kcIds: string[];
+  relation: Relation;
+  hop: number;
+  path: string[];
+  weight: number;
+  novel: boolean;
+  extension: true;
+  community: number;
+  constructor(key: string, kcIds: string[], relation: Relation, hop: number, path: string[], weight: number, novel: boolean, community: number) {
+    this.key = key;
+    this.kcIds = kcIds;
+    this.relation = relation;
+    this.hop = hop;
+    this.path = path;
+    this.weight = weight;
+    this.novel = novel;
+    this.extension = true;
+    this.community = community;
   }
 }
 
@@ -323,13 +374,12 @@ function sortedIds(m: readonly number[], ids: readonly string[]): string[] {
   if (m.length === 2) {
     const a = ids[m[0]];
     const b = ids[m[1]];
-    return a < b ? [a, b] : [b, a];
+    return a < b ? Array.of(a, b) : Array.of(b, a);
   }
-  const out: string[] = [];
-  for (let i = 0; i < m.length; i++) {
-    const x = ids[m[i]];
+  const out = idsOf(m, ids);
+  for (let i = 1; i < out.length; i++) {
+    const x = out[i];
     let j = i - 1;
-    out.push(x);
     while (j >= 0 && out[j] > x) {
       out[j + 1] = out[j];
       j--;
@@ -339,8 +389,16 @@ function sortedIds(m: readonly number[], ids: readonly string[]): string[] {
   return out;
 }
 
+/** KC ids of node indices, in an array of exactly that length (Array.of: see above). */
 function idsOf(path: readonly number[], ids: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < path.length; i++) out.push(ids[path[i]]);
-  return out;
+  switch (path.length) {
+    case 2:
+      return Array.of(ids[path[0]], ids[path[1]]);
+    case 3:
+      return Array.of(ids[path[0]], ids[path[1]], ids[path[2]]);
+    case 4:
+      return Array.of(ids[path[0]], ids[path[1]], ids[path[2]], ids[path[3]]);
+    default:
+      return Array.from(path, (u) => ids[u]);
+  }
 }

@@ -139,7 +139,9 @@ export class LouvainSource implements RelationSource {
 /** 1 if adjacent, 2 if they share a neighbour, else 3 (meaning "3 or more"). */
 export function distanceCappedAt3(s: CsrSnapshot, a: number, b: number): number {
   if (isAdjacent(s, a, b)) return 1;
-  const [small, other] = s.offsets[a + 1] - s.offsets[a] <= s.offsets[b + 1] - s.offsets[b] ? [a, b] : [b, a];
+  const aSmaller = s.offsets[a + 1] - s.offsets[a] <= s.offsets[b + 1] - s.offsets[b];
+  const small = aSmaller ? a : b;
+  const other = aSmaller ? b : a;
   for (let p = s.offsets[small]; p < s.offsets[small + 1]; p++) {
     if (isAdjacent(s, s.neighbors[p], other)) return 2;
   }
