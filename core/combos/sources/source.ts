@@ -1,5 +1,5 @@
 /** What each relation type provides to the sampler. */
-import type { CsrSnapshot } from '../../graph/csr.ts';
+import { rowHas, type CsrSnapshot } from '../../graph/csr.ts';
 import type { Rng } from '../../util/rng.ts';
 import type { Candidate, Relation } from '../types.ts';
 
@@ -50,24 +50,28 @@ export function ownerOfPosition(s: CsrSnapshot, p: number): number {
 
 /**
  * Writes the common neighbours of u and v (ascending, only those > after) into out; returns how many.
- * Walks the shorter of the two sorted slices and gallops (exponential search) through the longer:
- * O(d log(D / d)) for degrees d <= D, so a hub's long list costs little against a short one.
+ * Walks the shorter of the two sorted slices and looks each element up in the longer node's
+ * adjacency row when it has one (one bit), else gallops (exponential search) through the longer
+ * slice: O(d) or O(d log(D / d)) for degrees d <= D, so a hub's long list costs little.
  */
 export function commonNeighbors(s: CsrSnapshot, u: number, v: number, out: Int32Array, after = -1): number {
   const nb = s.neighbors;
-  let i = s.offsets[u];
-  let iEnd = s.offsets[u + 1];
-  let j = s.offsets[v];
-  let jEnd = s.offsets[v + 1];
-  if (iEnd - i > jEnd - j) {
-    const i0 = i;
-    const iEnd0 = iEnd;
-    i = j;
-    iEnd = jEnd;
-    j = i0;
-    jEnd = iEnd0;
-  }
+  const uShorter = s.offsets[u + 1] - s.offsets[u] <= s.offsets[v + 1] - s.offsets[v];
+  const short = uShorter ? u : v;
+  const long = uShorter ? v : u;
+  let i = s.offsets[short];
+  const iEnd = s.offsets[short + 1];
   let k = 0;
+  const row = s.rowOf[long];
+  if (row >= 0) {
+    for (; i < iEnd; i++) {
+      const a = nb[i];
+      if (a > after && rowHas(s, row, a)) out[k++] = a;
+    }
+    return k;
+  }
+  let j = s.offsets[long];
+  const jEnd = s.offsets[long + 1];
   for (; i < iEnd && j < jEnd; i++) {
     const a = nb[i];
     if (a <= after) continue;
@@ -79,14 +83,18 @@ export function commonNeighbors(s: CsrSnapshot, u: number, v: number, out: Int32
 
 /**
  * Writes the members of list[from..to) (ascending) that are adjacent to w into out, ascending;
- * returns how many. Walks the shorter of that range and w's neighbours, gallops through the other.
+ * returns how many. One bit each when w has an adjacency row; else walks the shorter of that range
+ * and w's neighbours and gallops through the other.
  */
 export function adjacentAmong(s: CsrSnapshot, w: number, list: Int32Array, from: number, to: number, out: Int32Array): number {
   const nb = s.neighbors;
   const wStart = s.offsets[w];
   const wEnd = s.offsets[w + 1];
   let k = 0;
-  if (to - from <= wEnd - wStart) {
+  const row = s.rowOf[w];
+  if (row >= 0) {
+    for (let i = from; i < to; i++) if (rowHas(s, row, list[i])) out[k++] = list[i];
+  } else if (to - from <= wEnd - wStart) {
     let j = wStart;
     for (let i = from; i < to && j < wEnd; i++) {
       const x = list[i];

@@ -16,7 +16,7 @@
  * keep: y first in that BFS's layer-2 order, i.e. smallest (first x adjacent to y, y); then the
  * smallest x.
  */
-import type { CsrSnapshot } from '../../graph/csr.ts';
+import { rowHas, type CsrSnapshot } from '../../graph/csr.ts';
 import type { Rng } from '../../util/rng.ts';
 import type { Candidate } from '../types.ts';
 import { gallop, searchCumulative, type RelationSource } from './source.ts';
@@ -39,7 +39,17 @@ interface HubLayers {
   rank: Int32Array;
   /** Layer-3 size. */
   size: number;
+  /**
+   * Per adjacency row of the snapshot (its high-degree nodes y), filled when first needed: the
+   * first common neighbour x of hub and y (UNKNOWN: not computed; -1: none), the best
+   * min(w(hub, x), w(x, y)) and its smallest x. Most witnesses go through such a y.
+   */
+  viaFirst: Int32Array;
+  viaArg: Int32Array;
+  viaBest: Float64Array;
 }
+
+const UNKNOWN = -2;
 
 export class ThreeHopSource implements RelationSource {
   readonly relation = '3-hop' as const;
@@ -92,7 +102,7 @@ export class ThreeHopSource implements RelationSource {
     const k = this.layers.length;
     if (k === 0 || this.cum[k - 1] === 0) return null;
     const l = this.layers[searchCumulative(this.cum, k, rng.next() * this.cum[k - 1])];
-    return witness(this.snap, l.hub, select(l, rng.int(l.size)), this.out);
+    return witness(this.snap, l, select(l, rng.int(l.size)), this.out);
   }
 
   *sweep(): Iterator<Candidate> {
@@ -102,7 +112,7 @@ export class ThreeHopSource implements RelationSource {
         let word = bits[w];
         while (word !== 0) {
           const b = 31 - Math.clz32(word & -word);
-          yield witness(this.snap, l.hub, w * 32 + b, this.out);
+          yield witness(this.snap, l, w * 32 + b, this.out);
           word = (word & (word - 1)) >>> 0;
         }
       }
@@ -112,7 +122,7 @@ export class ThreeHopSource implements RelationSource {
   *freshFor(hub: number, target: number): Iterator<Candidate> {
     const l = this.byHub.get(hub);
     if (!l || target >= this.snap.n || (l.bits[target >>> 5] & (1 << (target & 31))) === 0) return;
-    yield witness(this.snap, hub, target, this.out);
+    yield witness(this.snap, l, target, this.out);
   }
 }
 
@@ -225,7 +235,8 @@ function layer3(s: CsrSnapshot, hub: number, scratch: LayerScratch): HubLayers {
     const end = Math.min(bits.length, (b + 1) * BLOCK_WORDS);
     for (let w = b * BLOCK_WORDS; w < end; w++) count += popcount(bits[w]);
   }
-  return { hub, bits, rank, size };
+  const rows = s.rowWords > 0 ? s.rowBits.length / s.rowWords : 0;
+  return { hub, bits, rank, size, viaFirst: new Int32Array(rows).fill(UNKNOWN), viaArg: new Int32Array(rows), viaBest: new Float64Array(rows) };
 }
 
 function popcount(x: number): number {
@@ -263,7 +274,7 @@ function select(l: HubLayers, i: number): number {
  * in ascending order, so a later y that cannot beat the best edge weight can only win a tie with a
  * smaller first x: for it only the common neighbours below the best's first x are looked at.
  */
-function witness(s: CsrSnapshot, hub: number, target: number, out: Candidate): Candidate {
+function witness(s: CsrSnapshot, l: HubLayers, target: number, out: Candidate): Candidate {
   const { offsets, neighbors: nb, weights } = s;
   let best = -Infinity;
   let bestFirstX = 0;
@@ -275,16 +286,16 @@ function witness(s: CsrSnapshot, hub: number, target: number, out: Candidate): C
     if (wYT < best) continue; // cannot beat (nor tie) the best
     if (wYT === best) {
       // At most a tie (through <= best), won only with a first x below bestFirstX (y > bestY).
-      scanCommon(s, hub, y, bestFirstX, true);
+      viaCommon(s, l, y, bestFirstX, true);
       if (scanFirst < 0) continue;
-      scanCommon(s, hub, y, Infinity, false);
+      viaCommon(s, l, y, Infinity, false);
       if (scanBest < best) continue;
       bestFirstX = scanFirst;
       bestX = scanArg;
       bestY = y;
       continue;
     }
-    scanCommon(s, hub, y, Infinity, false);
+    viaCommon(s, l, y, Infinity, false);
     if (scanFirst < 0) continue; // y is not at distance 2
     const through = Math.min(scanBest, wYT);
     if (through > best || (through === best && (scanFirst < bestFirstX || (scanFirst === bestFirstX && y < bestY)))) {
@@ -294,6 +305,7 @@ function witness(s: CsrSnapshot, hub: number, target: number, out: Candidate): C
       bestY = y;
     }
   }
+  const hub = l.hub;
   out.members[0] = out.path[0] = hub;
   out.members[1] = out.path[3] = target;
   out.path[1] = bestX;
@@ -302,35 +314,60 @@ function witness(s: CsrSnapshot, hub: number, target: number, out: Candidate): C
   return out;
 }
 
+/** scanCommon(hub, y, ...), answered from the hub's per-row cache when y has an adjacency row. */
+function viaCommon(s: CsrSnapshot, l: HubLayers, y: number, limit: number, firstOnly: boolean): void {
+  const r = s.rowOf[y];
+  if (r < 0) {
+    scanCommon(s, l.hub, y, limit, firstOnly);
+    return;
+  }
+  if (l.viaFirst[r] === UNKNOWN) {
+    scanCommon(s, l.hub, y, Infinity, false);
+    l.viaFirst[r] = scanFirst;
+    l.viaArg[r] = scanArg;
+    l.viaBest[r] = scanBest;
+  } else {
+    scanFirst = l.viaFirst[r];
+    scanArg = l.viaArg[r];
+    scanBest = l.viaBest[r];
+  }
+  if (scanFirst >= limit) scanFirst = -1; // none below the limit
+}
+
 /** scanCommon's results: first common neighbour (-1: none), best min(w(a, x), w(x, b)) and its smallest x. */
 let scanFirst = -1;
 let scanBest = -Infinity;
 let scanArg = -1;
 
 /**
- * Common neighbours x < limit of a and b, ascending (the shorter list walked, the longer galloped):
- * sets scanFirst, scanBest, scanArg. With firstOnly it stops at the first one.
+ * Common neighbours x < limit of a and b, ascending: walks the shorter list and looks each x up in
+ * the longer node's adjacency row when it has one (galloping through its list only for the weight
+ * of a match), else gallops through the longer list. Sets scanFirst, scanBest, scanArg; with
+ * firstOnly it stops at the first one.
  */
 function scanCommon(s: CsrSnapshot, a: number, b: number, limit: number, firstOnly: boolean): void {
   const { offsets, neighbors: nb, weights } = s;
-  let i = offsets[a];
-  let iEnd = offsets[a + 1];
-  let j = offsets[b];
-  let jEnd = offsets[b + 1];
-  if (iEnd - i > jEnd - j) {
-    const i0 = i;
-    const iEnd0 = iEnd;
-    i = j;
-    iEnd = jEnd;
-    j = i0;
-    jEnd = iEnd0;
-  }
+  const aShorter = offsets[a + 1] - offsets[a] <= offsets[b + 1] - offsets[b];
+  const short = aShorter ? a : b;
+  const long = aShorter ? b : a;
+  let i = offsets[short];
+  const iEnd = offsets[short + 1];
+  let j = offsets[long];
+  const jEnd = offsets[long + 1];
+  const row = s.rowOf[long];
   scanFirst = -1;
   scanBest = -Infinity;
   scanArg = -1;
   for (; i < iEnd && j < jEnd; i++) {
     const x = nb[i];
     if (x >= limit) return;
+    if (row >= 0) {
+      if (!rowHas(s, row, x)) continue;
+      if (firstOnly) {
+        scanFirst = x;
+        return;
+      }
+    }
     j = gallop(nb, j, jEnd, x);
     if (j < jEnd && nb[j] === x) {
       if (scanFirst < 0) {
