@@ -13,7 +13,7 @@
  *     `missLimit`: after `missLimit` fruitless draws in a row, or once fewer than about 1 draw in 9
  *     succeeds (a nearly drained relation: the sweep is cheaper than the draws that keep missing).
  * Nothing is materialized: memory is the graph's typed-array mirror, per-hub layer caches and the
- * yielded-key set (64-bit hashes, 16-32 bytes per combination), not the number of paths explored.
+ * yielded-key set (64-bit hashes, 10.7-21 bytes per combination), not the number of paths explored.
  *
  * Quotas: each slot goes to the relation with the largest deficit share * (total + 1) - count among
  * the relations not exhausted, so the output follows the shares and the others fill in when one

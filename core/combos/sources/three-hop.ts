@@ -3,7 +3,7 @@
  * distance exactly 3. Hubs are few, so each hub's layer-3 set is cached (recomputed when the graph
  * changes) and draws are O(log) lookups.
  *
- * Per hub only the layer-3 membership is kept, as a bitset with a rank index (n/8 + n/128 bytes per
+ * Per hub only the layer-3 membership is kept, as a bitset with a rank index (n/8 + n/32 bytes per
  * hub, whatever the layer's size), and it is found without a full BFS: layer 1 is the hub's
  * neighbour list; layers 2 and 3 are each found top-down (scanning the previous layer's
  * neighbours) or bottom-up (each unreached node looks for one neighbour in the previous layer and
@@ -14,7 +14,8 @@
  * that bottleneck). Ties go to the path a breadth-first search from the hub, visiting neighbours in
  * ascending index order and keeping the first parent unless a later one is strictly better, would
  * keep: y first in that BFS's layer-2 order, i.e. smallest (first x adjacent to y, y); then the
- * smallest x.
+ * smallest x. The hub - x - y leg to a high-degree y (one with an adjacency row in the snapshot) is
+ * cached per hub, so most witnesses need no scan once their hub has been drawn a few times.
  */
 import { rowHas, type CsrSnapshot } from '../../graph/csr.ts';
 import type { Rng } from '../../util/rng.ts';
