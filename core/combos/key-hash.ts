@@ -30,15 +30,23 @@ const order = new Int32Array(8);
  */
 export function setHash(members: readonly number[], hi: Uint32Array, lo: Uint32Array, out: Uint32Array): void {
   const k = members.length;
-  for (let i = 0; i < k; i++) {
-    // insertion sort by (hi, lo) of the id hash
-    const m = members[i];
-    let j = i - 1;
-    while (j >= 0 && (hi[order[j]] > hi[m] || (hi[order[j]] === hi[m] && lo[order[j]] > lo[m]))) {
-      order[j + 1] = order[j];
-      j--;
+  if (k === 2) {
+    const a = members[0];
+    const b = members[1];
+    const swap = hi[a] > hi[b] || (hi[a] === hi[b] && lo[a] > lo[b]);
+    order[0] = swap ? b : a;
+    order[1] = swap ? a : b;
+  } else {
+    for (let i = 0; i < k; i++) {
+      // insertion sort by (hi, lo) of the id hash
+      const m = members[i];
+      let j = i - 1;
+      while (j >= 0 && (hi[order[j]] > hi[m] || (hi[order[j]] === hi[m] && lo[order[j]] > lo[m]))) {
+        order[j + 1] = order[j];
+        j--;
+      }
+      order[j + 1] = m;
     }
-    order[j + 1] = m;
   }
   let h1 = 0x3c6ef372 ^ k;
   let h2 = 0xa54ff53a ^ Math.imul(k, 0x9e3779b1);

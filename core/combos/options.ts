@@ -33,9 +33,10 @@ export interface SamplerOptions {
   /** Yield only novel combinations (default false; 1-hop pairs are never novel). */
   novelOnly?: boolean;
   /**
-   * Consecutive fruitless random draws after which a relation switches to a systematic sweep of
-   * its remaining candidates (default 256); when the sweep ends the relation is exhausted until
-   * the graph changes.
+   * Miss count at which a relation switches from random draws to a systematic sweep of its
+   * remaining candidates (default 256): each fruitless draw adds 1, each success takes 8 off (not
+   * below 0), so the sweep starts after missLimit fruitless draws in a row, or once fewer than about
+   * 1 draw in 9 succeeds. When the sweep ends the relation is exhausted until the graph changes.
    */
   missLimit?: number;
 }

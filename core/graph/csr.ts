@@ -23,7 +23,22 @@ export interface CsrSnapshot {
   readonly frequency: Int32Array;
   /** KC id of each node index. */
   readonly ids: readonly string[];
+  /**
+   * Adjacency bitsets of the highest-degree nodes, so that "is x a neighbour of this hub" is one bit
+   * test instead of a search through thousands of neighbours: rowOf[u] is u's row or -1; row r is
+   * rowBits[r * rowWords .. (r + 1) * rowWords), bit v set when v is a neighbour. See ROWS.
+   */
+  readonly rowOf: Int32Array;
+  readonly rowBits: Uint32Array;
+  readonly rowWords: number;
 }
+
+/**
+ * Which nodes get an adjacency bitset: degree >= max(minDegree, n / perNodes), at most maxRows of
+ * them (highest degree first). A row costs n/8 bytes, at most 32x its neighbour list; all rows at
+ * most maxRows * n / 8 bytes (3.2 MB at 100K KCs).
+ */
+export const ROWS = { minDegree: 64, perNodes: 1024, maxRows: 256 };
 
 export function degreeOf(s: CsrSnapshot, u: number): number {
   return s.offsets[u + 1] - s.offsets[u];
@@ -44,9 +59,18 @@ export function edgePosition(s: CsrSnapshot, u: number, v: number): number {
   return -1;
 }
 
-/** Adjacency test, searching the smaller of the two neighbour lists. */
+/** Adjacency test: a bit of either node's adjacency row, else a search of the smaller neighbour list. */
 export function isAdjacent(s: CsrSnapshot, u: number, v: number): boolean {
+  const ru = s.rowOf[u];
+  if (ru >= 0) return (s.rowBits[ru * s.rowWords + (v >>> 5)] & (1 << (v & 31))) !== 0;
+  const rv = s.rowOf[v];
+  if (rv >= 0) return (s.rowBits[rv * s.rowWords + (u >>> 5)] & (1 << (u & 31))) !== 0;
   return degreeOf(s, u) <= degreeOf(s, v) ? edgePosition(s, u, v) >= 0 : edgePosition(s, v, u) >= 0;
+}
+
+/** Whether v is a neighbour of u, given u's adjacency row r (rowOf[u] >= 0). */
+export function rowHas(s: CsrSnapshot, r: number, v: number): boolean {
+  return (s.rowBits[r * s.rowWords + (v >>> 5)] & (1 << (v & 31))) !== 0;
 }
 
 /** Edge weight, 0 when not adjacent. */
@@ -76,6 +100,22 @@ export function buildCsr(
     slice.sort();
     for (let j = 0; j < slice.length; j++) weights[start + j] = adjacency[u].get(slice[j]) as number;
   }
+  // Adjacency rows for the highest-degree nodes.
+  const minDegree = Math.max(ROWS.minDegree, n / ROWS.perNodes);
+  const big: number[] = [];
+  for (let u = 0; u < n; u++) if (offsets[u + 1] - offsets[u] >= minDegree) big.push(u);
+  big.sort((a, b) => offsets[b + 1] - offsets[b] - (offsets[a + 1] - offsets[a]) || a - b);
+  big.length = Math.min(big.length, ROWS.maxRows);
+  const rowWords = (n + 31) >>> 5;
+  const rowOf = new Int32Array(n).fill(-1);
+  const rowBits = new Uint32Array(big.length * rowWords);
+  big.forEach((u, r) => {
+    rowOf[u] = r;
+    for (let p = offsets[u]; p < offsets[u + 1]; p++) {
+      const v = neighbors[p];
+      rowBits[r * rowWords + (v >>> 5)] |= 1 << (v & 31);
+    }
+  });
   return {
     version,
     n,
@@ -85,5 +125,8 @@ export function buildCsr(
     weights,
     frequency: Int32Array.from(frequency),
     ids,
+    rowOf,
+    rowBits,
+    rowWords,
   };
 }

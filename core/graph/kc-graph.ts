@@ -8,7 +8,7 @@
  * (so a sampler can enumerate exactly the combinations that new edges opened).
  */
 import { UndirectedGraph } from 'graphology';
-import { buildCsr, type CsrSnapshot } from './csr.ts';
+import { buildCsr, degreeOf, edgePosition, type CsrSnapshot } from './csr.ts';
 import { computeStats, type GraphStats } from './stats.ts';
 
 export interface KcNodeAttributes {
@@ -48,6 +48,7 @@ export class KcGraph {
   private readonly edgeLog: number[] = [];
   private versionCounter = 0;
   private snapshotCache: CsrSnapshot | null = null;
+  private pairSeedsCache: { version: number; offsets: Int32Array; seeds: Int32Array } | null = null;
 
   /** Increases on every mutation; a sampler compares it to know it must catch up. */
   get version(): number {
@@ -181,16 +182,36 @@ export class KcGraph {
 
   /**
    * True when one seed contains every given KC (by index), i.e. the set is NOT novel.
-   * Walks the rarest KC's seed list and binary-searches the others: O(min freq * k * log freq).
+   * Only the seeds shared by the pair of members that co-occur least can hold them all: it finds that
+   * pair from the edge weights (a pair that never co-occurred answers at once) and checks each of its
+   * seeds' own short KC lists: O(k² log degree + min pair weight * k * log seed size).
    */
   someSeedContainsAll(indices: readonly number[]): boolean {
-    if (indices.length === 0) return false;
-    let rarest = indices[0];
-    for (const u of indices) if (this.kcSeeds[u].length < this.kcSeeds[rarest].length) rarest = u;
-    for (const seed of this.kcSeeds[rarest]) {
+    const k = indices.length;
+    if (k === 0) return false;
+    const s = this.snapshot();
+    let bestPosition = -1;
+    let bestWeight = Infinity;
+    for (let i = 0; i < k; i++) {
+      for (let j = i + 1; j < k; j++) {
+        const a = indices[i];
+        const b = indices[j];
+        if (a === b) continue;
+        const p = degreeOf(s, a) <= degreeOf(s, b) ? edgePosition(s, a, b) : edgePosition(s, b, a);
+        if (p < 0) return false;
+        if (s.weights[p] < bestWeight) {
+          bestWeight = s.weights[p];
+          bestPosition = p;
+        }
+      }
+    }
+    if (bestPosition < 0) return this.kcSeeds[indices[0]].length > 0; // one KC, maybe repeated
+    const { offsets, seeds } = this.pairSeeds(s);
+    for (let q = offsets[bestPosition]; q < offsets[bestPosition + 1]; q++) {
+      const members = this.seedKcs[seeds[q]];
       let all = true;
-      for (const u of indices) {
-        if (u !== rarest && !sortedIncludes(this.kcSeeds[u], seed)) {
+      for (let i = 0; i < k; i++) {
+        if (!sortedIncludes(members, indices[i])) {
           all = false;
           break;
         }
@@ -198,6 +219,32 @@ export class KcGraph {
       if (all) return true;
     }
     return false;
+  }
+
+  /**
+   * The seeds of every edge, ascending, aligned with the snapshot's neighbour positions (the seeds of
+   * position p are seeds[offsets[p]..offsets[p+1]]; their count is the edge weight). Built on first
+   * use for each graph version, from the seeds' KC lists: O(co-occurring pairs * log degree), about
+   * 8 bytes per (seed, pair).
+   */
+  private pairSeeds(s: CsrSnapshot): { offsets: Int32Array; seeds: Int32Array } {
+    if (this.pairSeedsCache?.version === s.version) return this.pairSeedsCache;
+    const positions = s.neighbors.length;
+    const offsets = new Int32Array(positions + 1);
+    for (let p = 0; p < positions; p++) offsets[p + 1] = offsets[p] + s.weights[p];
+    const seeds = new Int32Array(offsets[positions]);
+    const fill = offsets.slice(0, positions);
+    for (let seed = 0; seed < this.seedKcs.length; seed++) {
+      const members = this.seedKcs[seed];
+      for (let i = 0; i < members.length; i++) {
+        for (let j = i + 1; j < members.length; j++) {
+          seeds[fill[edgePosition(s, members[i], members[j])]++] = seed;
+          seeds[fill[edgePosition(s, members[j], members[i])]++] = seed;
+        }
+      }
+    }
+    this.pairSeedsCache = { version: s.version, offsets, seeds };
+    return this.pairSeedsCache;
   }
 
   /** Edges created since position `from` of the edge log, as [u0, v0, u1, v1, ...] node indices. */
@@ -219,7 +266,7 @@ export class KcGraph {
   }
 }
 
-function sortedIncludes(list: readonly number[], x: number): boolean {
+function sortedIncludes(list: ArrayLike<number>, x: number): boolean {
   let lo = 0;
   let hi = list.length - 1;
   while (lo <= hi) {

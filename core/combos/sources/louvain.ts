@@ -34,6 +34,9 @@ export class LouvainSource implements RelationSource {
   private cum = new Float64Array(0);
   /** Edge count at the last Louvain run (-1: never ran). */
   private edgesAtLastRun = -1;
+  /** Reused for every candidate of 2 and of 3 members (see RelationSource). */
+  private readonly out2: Candidate = { members: [0, 0], path: [], weight: 0, hop: 2, community: 0 };
+  private readonly out3: Candidate = { members: [0, 0, 0], path: [], weight: 0, hop: 2, community: 0 };
 
   constructor(private readonly kcGraph: KcGraph, private readonly options: LouvainOptions) {}
 
@@ -77,12 +80,13 @@ export class LouvainSource implements RelationSource {
     const ci = searchCumulative(this.cum, k, rng.next() * this.cum[k - 1]);
     const members = this.communities[ci];
     const size = members.length >= 3 && rng.next() < this.options.tripleShare ? 3 : 2;
-    const picked: number[] = [];
-    while (picked.length < size) {
-      const m = members[rng.int(members.length)];
-      if (!picked.includes(m)) picked.push(m);
-    }
-    return this.candidate(picked, ci);
+    const a = members[rng.int(members.length)];
+    let b = a;
+    while (b === a) b = members[rng.int(members.length)];
+    if (size === 2) return this.candidate(ci, a, b);
+    let c = a;
+    while (c === a || c === b) c = members[rng.int(members.length)];
+    return this.candidate(ci, a, b, c);
   }
 
   /** Per community: all non-adjacent pairs, then all non-clique triples. */
@@ -91,14 +95,14 @@ export class LouvainSource implements RelationSource {
       const m = this.communities[ci];
       for (let i = 0; i < m.length; i++) {
         for (let j = i + 1; j < m.length; j++) {
-          const c = this.candidate([m[i], m[j]], ci);
+          const c = this.candidate(ci, m[i], m[j]);
           if (c) yield c;
         }
       }
       for (let i = 0; i < m.length; i++) {
         for (let j = i + 1; j < m.length; j++) {
           for (let k = j + 1; k < m.length; k++) {
-            const c = this.candidate([m[i], m[j], m[k]], ci);
+            const c = this.candidate(ci, m[i], m[j], m[k]);
             if (c) yield c;
           }
         }
@@ -110,25 +114,34 @@ export class LouvainSource implements RelationSource {
     return emptyIterator();
   }
 
-  /** null when the members already form a clique (those belong to 1-hop / community). */
-  private candidate(members: number[], ci: number): Candidate | null {
+  /**
+   * The group a, b (, c when >= 0) of community ci; null when it is a clique (those belong to 1-hop /
+   * community). The sampler writes its witness as its sorted KC ids, so `path` is just the members.
+   */
+  private candidate(ci: number, a: number, b: number, c = -1): Candidate | null {
     const s = this.snap;
-    let hop = 0;
-    for (let i = 0; i < members.length; i++) {
-      for (let j = i + 1; j < members.length; j++) hop = Math.max(hop, distanceCappedAt3(s, members[i], members[j]));
-    }
+    let hop = distanceCappedAt3(s, a, b);
+    if (c >= 0) hop = Math.max(hop, distanceCappedAt3(s, a, c), distanceCappedAt3(s, b, c));
     if (hop === 1) return null;
-    let weight = Infinity;
-    for (const u of members) weight = Math.min(weight, s.frequency[u]);
-    const path = members.slice().sort((a, b) => a - b);
-    return { members, path, weight, hop, community: this.communityIds[ci] };
+    const out = c < 0 ? this.out2 : this.out3;
+    const m = out.members;
+    m[0] = a;
+    m[1] = b;
+    if (c >= 0) m[2] = c;
+    out.path = m;
+    out.weight = c < 0 ? Math.min(s.frequency[a], s.frequency[b]) : Math.min(s.frequency[a], s.frequency[b], s.frequency[c]);
+    out.hop = hop;
+    out.community = this.communityIds[ci];
+    return out;
   }
 }
 
 /** 1 if adjacent, 2 if they share a neighbour, else 3 (meaning "3 or more"). */
 export function distanceCappedAt3(s: CsrSnapshot, a: number, b: number): number {
   if (isAdjacent(s, a, b)) return 1;
-  const [small, other] = s.offsets[a + 1] - s.offsets[a] <= s.offsets[b + 1] - s.offsets[b] ? [a, b] : [b, a];
+  const aSmaller = s.offsets[a + 1] - s.offsets[a] <= s.offsets[b + 1] - s.offsets[b];
+  const small = aSmaller ? a : b;
+  const other = aSmaller ? b : a;
   for (let p = s.offsets[small]; p < s.offsets[small + 1]; p++) {
     if (isAdjacent(s, s.neighbors[p], other)) return 2;
   }

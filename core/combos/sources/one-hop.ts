@@ -51,7 +51,14 @@ export class OneHopSource implements RelationSource {
     if (w > 0) yield this.candidate(u, v, w);
   }
 
+  /** Reused for every candidate (see RelationSource). */
+  private readonly out: Candidate = { members: [0, 0], path: [0, 0], weight: 0, hop: 1 };
+
   private candidate(u: number, v: number, w: number): Candidate {
-    return { members: [u, v], path: [u, v], weight: w, hop: 1 };
+    const c = this.out;
+    c.members[0] = c.path[0] = u;
+    c.members[1] = c.path[1] = v;
+    c.weight = w;
+    return c;
   }
 }

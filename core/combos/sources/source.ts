@@ -1,8 +1,13 @@
 /** What each relation type provides to the sampler. */
-import type { CsrSnapshot } from '../../graph/csr.ts';
+import { rowHas, type CsrSnapshot } from '../../graph/csr.ts';
 import type { Rng } from '../../util/rng.ts';
 import type { Candidate, Relation } from '../types.ts';
 
+/**
+ * A source may return the same Candidate object (and arrays) from every call: the sampler reads a
+ * candidate before it asks the source for the next one and never keeps it, so drawing allocates
+ * nothing per attempt.
+ */
 export interface RelationSource {
   readonly relation: Relation;
   /**
@@ -45,34 +50,86 @@ export function ownerOfPosition(s: CsrSnapshot, p: number): number {
 
 /**
  * Writes the common neighbours of u and v (ascending, only those > after) into out; returns how many.
- * Merges the two sorted slices: O(deg u + deg v).
+ * Walks the shorter of the two sorted slices and looks each element up in the longer node's
+ * adjacency row when it has one (one bit), else gallops (exponential search) through the longer
+ * slice: O(d) or O(d log(D / d)) for degrees d <= D, so a hub's long list costs little.
  */
 export function commonNeighbors(s: CsrSnapshot, u: number, v: number, out: Int32Array, after = -1): number {
   const nb = s.neighbors;
-  let i = s.offsets[u];
-  const iEnd = s.offsets[u + 1];
-  let j = s.offsets[v];
-  const jEnd = s.offsets[v + 1];
+  const uShorter = s.offsets[u + 1] - s.offsets[u] <= s.offsets[v + 1] - s.offsets[v];
+  const short = uShorter ? u : v;
+  const long = uShorter ? v : u;
+  let i = s.offsets[short];
+  const iEnd = s.offsets[short + 1];
   let k = 0;
-  while (i < iEnd && j < jEnd) {
+  const row = s.rowOf[long];
+  if (row >= 0) {
+    for (; i < iEnd; i++) {
+      const a = nb[i];
+      if (a > after && rowHas(s, row, a)) out[k++] = a;
+    }
+    return k;
+  }
+  let j = s.offsets[long];
+  const jEnd = s.offsets[long + 1];
+  for (; i < iEnd && j < jEnd; i++) {
     const a = nb[i];
-    const b = nb[j];
-    if (a === b) {
-      if (a > after) out[k++] = a;
-      i++;
-      j++;
-    } else if (a < b) i++;
-    else j++;
+    if (a <= after) continue;
+    j = gallop(nb, j, jEnd, a);
+    if (j < jEnd && nb[j] === a) out[k++] = a;
   }
   return k;
 }
 
-export function minPairWeight(s: CsrSnapshot, members: readonly number[], weightOf: (u: number, v: number) => number): number {
-  let w = Infinity;
-  for (let i = 0; i < members.length; i++) {
-    for (let j = i + 1; j < members.length; j++) w = Math.min(w, weightOf(members[i], members[j]));
+/**
+ * Writes the members of list[from..to) (ascending) that are adjacent to w into out, ascending;
+ * returns how many. One bit each when w has an adjacency row; else walks the shorter of that range
+ * and w's neighbours and gallops through the other.
+ */
+export function adjacentAmong(s: CsrSnapshot, w: number, list: Int32Array, from: number, to: number, out: Int32Array): number {
+  const nb = s.neighbors;
+  const wStart = s.offsets[w];
+  const wEnd = s.offsets[w + 1];
+  let k = 0;
+  const row = s.rowOf[w];
+  if (row >= 0) {
+    for (let i = from; i < to; i++) if (rowHas(s, row, list[i])) out[k++] = list[i];
+  } else if (to - from <= wEnd - wStart) {
+    let j = wStart;
+    for (let i = from; i < to && j < wEnd; i++) {
+      const x = list[i];
+      j = gallop(nb, j, wEnd, x);
+      if (j < wEnd && nb[j] === x) out[k++] = x;
+    }
+  } else {
+    let i = from;
+    for (let j = wStart; j < wEnd && i < to; j++) {
+      const x = nb[j];
+      i = gallop(list, i, to, x);
+      if (i < to && list[i] === x) out[k++] = x;
+    }
   }
-  return w;
+  return k;
+}
+
+/** First position in [from, end) of the ascending array whose value is >= x (exponential search). */
+export function gallop(a: Int32Array, from: number, end: number, x: number): number {
+  if (from >= end || a[from] >= x) return from;
+  let lo = from; // a[lo] < x
+  let step = 1;
+  let hi = from + 1;
+  while (hi < end && a[hi] < x) {
+    lo = hi;
+    step *= 2;
+    hi = from + step;
+  }
+  if (hi > end) hi = end;
+  while (lo + 1 < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid;
+    else hi = mid;
+  }
+  return hi;
 }
 
 export function emptyIterator(): Iterator<Candidate> {

@@ -12,6 +12,8 @@ export class TwoHopSource implements RelationSource {
   readonly relation = '2-hop' as const;
   private snap!: CsrSnapshot;
   private cum = new Float64Array(0);
+  /** Reused for every candidate (see RelationSource). */
+  private readonly out: Candidate = { members: [0, 0], path: [0, 0, 0], weight: 0, hop: 2 };
 
   prepare(snap: CsrSnapshot, newEdges: readonly number[]): number[] {
     this.snap = snap;
@@ -71,6 +73,13 @@ export class TwoHopSource implements RelationSource {
     const a = s.neighbors[pa];
     const b = s.neighbors[pb];
     if (isAdjacent(s, a, b)) return null;
-    return { members: [a, b], path: [a, m, b], weight: Math.min(s.weights[pa], s.weights[pb]), hop: 2 };
+    const c = this.out;
+    c.members[0] = a;
+    c.members[1] = b;
+    c.path[0] = a;
+    c.path[1] = m;
+    c.path[2] = b;
+    c.weight = Math.min(s.weights[pa], s.weights[pb]);
+    return c;
   }
 }

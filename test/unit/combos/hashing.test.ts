@@ -17,6 +17,15 @@ describe('HashSet64', () => {
     expect(sorted.length).toBe(5001);
     for (let i = 1; i < sorted.length; i++) expect(sorted[i] > sorted[i - 1]).toBe(true);
   });
+
+  it('keeps its load at or below 3/4 (8 bytes a slot)', () => {
+    const s = new HashSet64(4);
+    for (let i = 1; i <= 3072; i++) s.add((i * 2654435761) >>> 0, i);
+    expect(s.bytes).toBe(4096 * 8); // 3072 / 4096 = 0.75
+    s.add(1, 0);
+    expect(s.bytes).toBe(8192 * 8);
+    expect(new HashSet64(3000).bytes).toBe(4096 * 8);
+  });
 });
 
 describe('setHash', () => {

@@ -71,6 +71,19 @@ export class Oracle {
     return out;
   }
 
+  /** The strongest weakest edge over all shortest paths h - x - y - t (t at distance 3 from h). */
+  bestBottleneck3(h: string, t: string): number {
+    const g = this.g.graph;
+    let best = -Infinity;
+    for (const x of g.neighbors(h)) {
+      for (const y of g.neighbors(x)) {
+        if (!g.hasEdge(y, t) || this.distance(h, y) !== 2) continue;
+        best = Math.max(best, Math.min(this.weight(h, x), this.weight(x, y), this.weight(y, t)));
+      }
+    }
+    return best;
+  }
+
   /** All cliques of 3 and 4 KCs (keys). */
   cliqueKeys(): Set<string> {
     const out = new Set<string>();
@@ -115,6 +128,7 @@ export class Oracle {
         if (c.hop !== 3 || this.distance(a, b) !== 3) return `3-hop at BFS distance ${this.distance(a, b)}`;
         if (!hubs.includes(c.path[0]) || c.path.length !== 4 || [c.path[0], c.path[3]].sort().join('|') !== c.key) return '3-hop witness';
         if (c.weight !== Math.min(...pathWeights)) return '3-hop weight';
+        if (c.weight !== this.bestBottleneck3(c.path[0], c.path[3])) return '3-hop witness is not the strongest-bottleneck shortest path';
         break;
       }
       case 'community':

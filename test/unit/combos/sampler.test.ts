@@ -153,6 +153,34 @@ describe('createSampler: determinism, thresholds, quotas, novelty', () => {
   });
 });
 
+describe('createSampler: the 3-hop witness', () => {
+  // H's neighbours in index order: z1, z2, x2, x1; so a BFS from H reaches y2 (via x2) before y1 (via x1).
+  const base: SeedSpec[] = [
+    { id: '1', kcIds: ['H', 'z1'] },
+    { id: '2', kcIds: ['H', 'z2'] },
+    { id: '3', kcIds: ['H', 'x2'] },
+    { id: '4', kcIds: ['H', 'x1'] },
+    { id: '5', kcIds: ['x1', 'y1'] },
+    { id: '6', kcIds: ['x2', 'y2'] },
+    { id: '7', kcIds: ['y1', 'T'] },
+    { id: '8', kcIds: ['y2', 'T'] },
+  ];
+  const witness = (seeds: SeedSpec[]) => {
+    const g = buildGraph(seeds);
+    const out = drain((n) => createSampler(g, { seed: 1, quotas: { '3-hop': 1 }, hubCount: 1 }).next(n), 100);
+    return out.find((c) => c.key === 'H|T');
+  };
+
+  it('is the shortest path whose weakest edge is strongest', () => {
+    const heavier = [...base, { id: '9', kcIds: ['H', 'x1'] }, { id: '10', kcIds: ['x1', 'y1'] }, { id: '11', kcIds: ['y1', 'T'] }];
+    expect(witness(heavier)).toMatchObject({ path: ['H', 'x1', 'y1', 'T'], weight: 2, hop: 3 });
+  });
+
+  it('on a tie, is the path a breadth-first search from the hub finds first', () => {
+    expect(witness(base)).toMatchObject({ path: ['H', 'x2', 'y2', 'T'], weight: 1, hop: 3 });
+  });
+});
+
 describe('createSampler: weight threshold at its edge (weight == minWeight is kept)', () => {
   // b-m weighs 2 (two seeds), m-c weighs 2, m-d weighs 1.
   const seeds: SeedSpec[] = [

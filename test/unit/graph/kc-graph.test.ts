@@ -89,4 +89,26 @@ describe('KcGraph.addSeed', () => {
       { numRuns: 60 },
     );
   });
+
+  it('someSeedContainsAll matches brute force on every set of 1-4 KCs, repeats included, across added seeds (property)', () => {
+    fc.assert(
+      fc.property(seedList, seedList, fc.array(fc.array(kcId, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 30 }), (first, later, queries) => {
+        const g = new KcGraph();
+        const added: Set<string>[] = [];
+        for (const batch of [first, later]) {
+          for (const s of batch) {
+            if (g.addSeed(`${added.length}-${s.id}`, s.kcIds).added) added.push(new Set(s.kcIds));
+          }
+          g.snapshot(); // a cached snapshot must not outlive the next seeds
+          for (const q of queries) {
+            const indices = q.map((k) => g.indexOf(k));
+            if (indices.some((u) => u === undefined)) continue;
+            const brute = added.some((set) => q.every((k) => set.has(k)));
+            expect(g.someSeedContainsAll(indices as number[]), q.join(',')).toBe(brute);
+          }
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
 });
