@@ -1,0 +1,117 @@
+/**
+ * Phase g: the disk each topic and each table takes. Topics: the broker's own account of its log
+ * directories (DescribeLogDirs, through the Kafka client's admin), or, where the broker does not
+ * answer it, the blocks of the partition folders in the local stack's log directory. Tables:
+ * ClickHouse's system.parts (active parts), with the compressed and uncompressed sizes.
+ * Also the free space of the file system, and the estimate the bench checks before filling.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Admin } from '@platformatic/kafka';
+import { loadTopics } from '../../schemas/catalog.ts';
+import { stackPaths } from '../../deploy/local/paths.ts';
+import type { GripConfig } from '../../services/runtime/config.ts';
+import { round, type ScaleContext } from './context.ts';
+
+/** Key + value bytes per record of a paper-scale run's topics, a little over what the generator makes (measured: pairs ~0.4 KB, candidates ~2.2 KB, verdicts ~2.6 KB). */
+const BYTES_PER_COMBINATION = 400 + 2_300 + 2_700;
+/** ClickHouse keeps the three tables of a combination in about this share of the Kafka bytes (LZ4). */
+const CLICKHOUSE_SHARE = 0.6;
+
+/** Bytes a run of these sizes adds to the disk (Kafka logs + ClickHouse parts), before compaction; an estimate for the up-front check. */
+export function estimatedBytes(combinations: number): number {
+  return combinations * BYTES_PER_COMBINATION * (1 + CLICKHOUSE_SHARE);
+}
+
+export function diskSpace(dir: string): { total_gb: number; free_gb: number; used_share: number } {
+  const s = fs.statfsSync(dir);
+  const total = s.blocks * s.bsize;
+  const free = s.bavail * s.bsize;
+  return { total_gb: round(total / 1e9), free_gb: round(free / 1e9), used_share: round(1 - free / total, 3) };
+}
+
+/** The broker's log directory of the local stack (server.properties' log.dirs), if this machine has it. */
+function kafkaLogDir(config: GripConfig): string | null {
+  const data = stackPaths(config).data('kafka');
+  try {
+    const props = fs.readFileSync(path.join(data, 'server.properties'), 'utf8');
+    const dirs = /^log\.dirs=(.*)$/m.exec(props)?.[1]?.trim();
+    if (dirs) return dirs.split(',')[0]!;
+  } catch {
+    // not the local stack
+  }
+  return fs.existsSync(path.join(data, 'logs')) ? path.join(data, 'logs') : null;
+}
+
+function folderBytes(dir: string): { bytes: number; apparent_bytes: number } {
+  let bytes = 0;
+  let apparent = 0;
+  for (const name of fs.readdirSync(dir)) {
+    const s = fs.statSync(path.join(dir, name));
+    if (!s.isFile()) continue;
+    bytes += s.blocks * 512;
+    apparent += s.size;
+  }
+  return { bytes, apparent_bytes: apparent };
+}
+
+export async function topicSizes(ctx: ScaleContext) {
+  const topics = [...loadTopics().values()].flatMap((s) => [s.topic, s.dlq]);
+  const partitions = new Map((await ctx.admin.describeTopics(topics.filter(Boolean))).map((t) => [t.topic, t.partitions]));
+  const out: Record<string, { bytes: number; partitions: number; source: string; apparent_bytes?: number }> = {};
+  const admin = new Admin({ clientId: `${ctx.config.kafka.clientId}-scale-bench`, bootstrapBrokers: ctx.config.kafka.bootstrapServers });
+  try {
+    const described = await admin.describeLogDirs({ topics: [...partitions].map(([name, n]) => ({ name, partitions: Array.from({ length: n }, (_, i) => i) })) });
+    for (const broker of described) {
+      for (const dir of broker.results) {
+        for (const t of dir.topics) {
+          const entry = (out[t.name] ??= { bytes: 0, partitions: 0, source: 'broker (DescribeLogDirs)' });
+          for (const p of t.partitions) {
+            entry.bytes += Number(p.partitionSize);
+            entry.partitions++;
+          }
+        }
+      }
+    }
+  } catch {
+    // the broker did not answer DescribeLogDirs: the folders of the local stack
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+  const dir = kafkaLogDir(ctx.config);
+  if (dir && fs.existsSync(dir)) {
+    for (const [topic, n] of partitions) {
+      let bytes = 0;
+      let apparent = 0;
+      for (let p = 0; p < n; p++) {
+        const folder = path.join(dir, `${topic}-${p}`);
+        if (!fs.existsSync(folder)) continue;
+        const f = folderBytes(folder);
+        bytes += f.bytes;
+        apparent += f.apparent_bytes;
+      }
+      const entry = out[topic];
+      if (entry) entry.apparent_bytes = apparent;
+      else out[topic] = { bytes, partitions: n, source: `blocks of ${dir}`, apparent_bytes: apparent };
+    }
+  }
+  const total = Object.values(out).reduce((s, t) => s + t.bytes, 0);
+  return { total_bytes: total, total_gb: round(total / 1e9), log_dir: dir, topics: Object.fromEntries(Object.entries(out).filter(([, t]) => t.bytes > 0 || (t.apparent_bytes ?? 0) > 0)) };
+}
+
+export async function tableSizes(ctx: ScaleContext) {
+  const db = ctx.config.clickhouse.database;
+  const columns = new Set(
+    (await (await ctx.clickhouse.query({ query: `SELECT name FROM system.columns WHERE database = 'system' AND table = 'parts'`, format: 'JSONEachRow' })).json<{ name: string }>()).map((r) => r.name),
+  );
+  const onDisk = columns.has('bytes_on_disk') ? 'bytes_on_disk' : 'bytes';
+  const rows = await (
+    await ctx.clickhouse.query({
+      query: `SELECT table, sum(rows) AS rows, count() AS parts, sum(${onDisk}) AS bytes_on_disk, sum(data_compressed_bytes) AS compressed, sum(data_uncompressed_bytes) AS uncompressed FROM system.parts WHERE database = '${db}' AND active GROUP BY table ORDER BY table`,
+      format: 'JSONEachRow',
+    })
+  ).json<Record<string, string>>();
+  const tables = Object.fromEntries(rows.map((r) => [r.table!, { rows: Number(r.rows), parts: Number(r.parts), bytes_on_disk: Number(r.bytes_on_disk), compressed_bytes: Number(r.compressed), uncompressed_bytes: Number(r.uncompressed) }]));
+  const total = Object.values(tables).reduce((s, t) => s + t.bytes_on_disk, 0);
+  return { total_bytes: total, total_gb: round(total / 1e9), size_column: onDisk, tables };
+}
