@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { GripConfig } from '../../services/runtime/config.ts';
 import type { AdminPort, KafkaTransport, Serde } from '../../services/runtime/kafka/index.ts';
 import type { RunSettings } from '../../services/runtime/settings.ts';
@@ -61,7 +61,16 @@ export function servicesEnvironment(work: string, portBase: number, extra: NodeJ
 }
 
 export function clickhouseClient(config: GripConfig): ClickHouseClient {
-  return createClient({ url: config.clickhouse.url, username: config.clickhouse.username, password: config.clickhouse.password, request_timeout: 600_000 });
+  // long reads of the full tables: progress headers keep the connection from looking idle
+  return createClient({
+    url: config.clickhouse.url,
+    username: config.clickhouse.username,
+    password: config.clickhouse.password,
+    request_timeout: 600_000,
+    // failures come back as errors the bench reports (polling a database the sink has not made yet is one)
+    log: { level: ClickHouseLogLevel.OFF },
+    clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '10000' },
+  });
 }
 
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {

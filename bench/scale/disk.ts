@@ -1,7 +1,8 @@
 /**
  * Phase g: the disk each topic and each table takes. Topics: the broker's own account of its log
- * directories (DescribeLogDirs, through the Kafka client's admin), or, where the broker does not
- * answer it, the blocks of the partition folders in the local stack's log directory. Tables:
+ * directories (DescribeLogDirs, through the Kafka client's admin: the log segments' bytes) and,
+ * where the local stack's log directory is on this machine, the blocks its partition folders take
+ * (segments and indexes). Tables:
  * ClickHouse's system.parts (active parts), with the compressed and uncompressed sizes.
  * Also the free space of the file system, and the estimate the bench checks before filling.
  */
@@ -23,11 +24,12 @@ export function estimatedBytes(combinations: number): number {
   return combinations * BYTES_PER_COMBINATION * (1 + CLICKHOUSE_SHARE);
 }
 
-export function diskSpace(dir: string): { total_gb: number; free_gb: number; used_share: number } {
+/** The file system holding `dir`, as `df` shows it: used / (used + available) is its Use%. */
+export function diskSpace(dir: string): { size_gb: number; used_gb: number; available_gb: number; used_share: number } {
   const s = fs.statfsSync(dir);
-  const total = s.blocks * s.bsize;
-  const free = s.bavail * s.bsize;
-  return { total_gb: round(total / 1e9), free_gb: round(free / 1e9), used_share: round(1 - free / total, 3) };
+  const used = (s.blocks - s.bfree) * s.bsize;
+  const available = s.bavail * s.bsize;
+  return { size_gb: round((s.blocks * s.bsize) / 1e9), used_gb: round(used / 1e9), available_gb: round(available / 1e9), used_share: round(used / (used + available), 3) };
 }
 
 /** The broker's log directory of the local stack (server.properties' log.dirs), if this machine has it. */
@@ -43,22 +45,20 @@ function kafkaLogDir(config: GripConfig): string | null {
   return fs.existsSync(path.join(data, 'logs')) ? path.join(data, 'logs') : null;
 }
 
-function folderBytes(dir: string): { bytes: number; apparent_bytes: number } {
+/** Blocks the files of a folder take on disk (Kafka preallocates its index files sparse: their size says little). */
+function folderBlocks(dir: string): number {
   let bytes = 0;
-  let apparent = 0;
   for (const name of fs.readdirSync(dir)) {
     const s = fs.statSync(path.join(dir, name));
-    if (!s.isFile()) continue;
-    bytes += s.blocks * 512;
-    apparent += s.size;
+    if (s.isFile()) bytes += s.blocks * 512;
   }
-  return { bytes, apparent_bytes: apparent };
+  return bytes;
 }
 
 export async function topicSizes(ctx: ScaleContext) {
   const topics = [...loadTopics().values()].flatMap((s) => [s.topic, s.dlq]);
   const partitions = new Map((await ctx.admin.describeTopics(topics.filter(Boolean))).map((t) => [t.topic, t.partitions]));
-  const out: Record<string, { bytes: number; partitions: number; source: string; apparent_bytes?: number }> = {};
+  const out: Record<string, { bytes: number; partitions: number; source: string; blocks_bytes?: number }> = {};
   const admin = new Admin({ clientId: `${ctx.config.kafka.clientId}-scale-bench`, bootstrapBrokers: ctx.config.kafka.bootstrapServers });
   try {
     const described = await admin.describeLogDirs({ topics: [...partitions].map(([name, n]) => ({ name, partitions: Array.from({ length: n }, (_, i) => i) })) });
@@ -81,22 +81,18 @@ export async function topicSizes(ctx: ScaleContext) {
   const dir = kafkaLogDir(ctx.config);
   if (dir && fs.existsSync(dir)) {
     for (const [topic, n] of partitions) {
-      let bytes = 0;
-      let apparent = 0;
+      let blocks = 0;
       for (let p = 0; p < n; p++) {
         const folder = path.join(dir, `${topic}-${p}`);
-        if (!fs.existsSync(folder)) continue;
-        const f = folderBytes(folder);
-        bytes += f.bytes;
-        apparent += f.apparent_bytes;
+        if (fs.existsSync(folder)) blocks += folderBlocks(folder);
       }
       const entry = out[topic];
-      if (entry) entry.apparent_bytes = apparent;
-      else out[topic] = { bytes, partitions: n, source: `blocks of ${dir}`, apparent_bytes: apparent };
+      if (entry) entry.blocks_bytes = blocks;
+      else out[topic] = { bytes: blocks, partitions: n, source: `blocks of ${dir}`, blocks_bytes: blocks };
     }
   }
   const total = Object.values(out).reduce((s, t) => s + t.bytes, 0);
-  return { total_bytes: total, total_gb: round(total / 1e9), log_dir: dir, topics: Object.fromEntries(Object.entries(out).filter(([, t]) => t.bytes > 0 || (t.apparent_bytes ?? 0) > 0)) };
+  return { total_bytes: total, total_gb: round(total / 1e9), log_dir: dir, topics: out };
 }
 
 export async function tableSizes(ctx: ScaleContext) {

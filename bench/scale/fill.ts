@@ -8,7 +8,7 @@
 import { ensureTopics } from '../../services/runtime/kafka/index.ts';
 import { consumerGroupsOf } from '../../services/stages.ts';
 import type { Combination } from '../../schemas/generated/types.ts';
-import { resetPipeline } from '../../test/e2e/pipeline-helpers.ts';
+import { resetPipelineAndDatabase } from './reset.ts';
 import { log, round, type ScaleContext } from './context.ts';
 import { chunked, produceTopic, type ProduceFigures } from './produce.ts';
 
@@ -17,9 +17,8 @@ export const PIPELINE_STAGES_WITH_INPUT = ['concept-extractor', 'concept-graph',
 export async function fillTopics(ctx: ScaleContext) {
   const t0 = performance.now();
   log('resetting the pipeline (topics, consumer groups, database)');
-  await resetPipeline(ctx.config);
+  const reset = await resetPipelineAndDatabase(ctx.config, ctx.clickhouse);
   const created = await ensureTopics(ctx.admin);
-  const resetSeconds = round((performance.now() - t0) / 1000);
   const { synth } = ctx;
   const topics: ProduceFigures[] = [];
   const progress = (topic: string, total: number) => (records: number, bytes: number, s: number) =>
@@ -59,7 +58,7 @@ export async function fillTopics(ctx: ScaleContext) {
     }
   }
   return {
-    reset_seconds: resetSeconds,
+    reset,
     topics_created: created.length,
     seconds: round((performance.now() - t0) / 1000),
     combinations_sampled_by_concept_graph_sampler: n - toppedUp,

@@ -62,23 +62,33 @@ export async function judgeScale(ctx: ScaleContext, ports: { a: number; b: numbe
     try {
       await b.waitFor('waiting for the lease of the active instance', 120_000, { signal: ctx.signal });
       // The second instance joining the lease group makes it rebalance; the lease may stay or move
-      // (leader.ts): wait until one instance is active and the other a standby, then kill the active one.
+      // to the newcomer (leader.ts: a holder that misses it for graceMs stops, a new holder starts
+      // after holding it that long). Wait until one instance is active and the other a standby,
+      // the same way for 15 s, then kill the active one.
+      const joinedAt = performance.now();
+      let seenRoles = '';
+      let stableSince = 0;
+      const history: string[] = [];
       const roles = await until(
-        'one active judge and one standby',
+        'one active judge and one standby, stable for 15 s',
         async () => {
-          await sleep(2_000, ctx.signal);
           const [ha, hb] = await Promise.all([healthOf(ports.a), healthOf(ports.b)]);
+          const now = `${ha}/${hb}`;
+          if (now !== seenRoles) {
+            history.push(`${round((performance.now() - joinedAt) / 1000)} s: a ${ha}, b ${hb}`);
+            seenRoles = now;
+            stableSince = performance.now();
+          }
+          if (performance.now() - stableSince < 15_000) return undefined;
           if (ha === 'ok' && hb === 'standby') return { active: a, standby: b };
           if (hb === 'ok' && ha === 'standby') return { active: b, standby: a };
           return undefined;
         },
-        180_000,
-        1_000,
+        240_000,
+        500,
         ctx.signal,
       );
-      // stable for a few seconds more (a lease on the move is given up after graceMs)
-      await sleep(8_000, ctx.signal);
-      if ((await healthOf(roles.active.port)) !== 'ok' || (await healthOf(roles.standby.port)) !== 'standby') throw new Error('the judge instances changed roles while the bench waited');
+      out.roles_after_the_second_instance_joined = history;
       const { active, standby } = roles;
       out.lease_moved_when_the_second_instance_joined = active === b;
       const memoryActive = active.memory();
@@ -153,6 +163,10 @@ export async function judgeScale(ctx: ScaleContext, ports: { a: number; b: numbe
       const stopped = await standby.stop();
       out.graceful_stop = { seconds: seconds(t), ...stopped, checkpoint_written_at_stop: standby.lines.some((l) => l.message === 'state checkpoint written' && l.fields.stage === 'judge' && l.at >= t) };
       out.errors_logged = [...a.errors(), ...b.errors()].slice(0, 10);
+      out.lease_log = [...a.lines.map((l) => ({ l, who: 'a', from: a.startedAt })), ...b.lines.map((l) => ({ l, who: 'b', from: a.startedAt }))]
+        .filter(({ l }) => /lease|standby|judge state/.test(l.message))
+        .sort((x, y) => x.l.at - y.l.at)
+        .map(({ l, who, from }) => `${round((l.at - from) / 1000)} s ${who}: ${l.message}`);
     } finally {
       await b.stop();
     }

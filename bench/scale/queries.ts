@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { bucketSecondsFor } from '../../services/analytics/map.ts';
-import { QUERY_NAMES, readQueries, renderQuery, type QueryName } from '../../services/analytics/queries.ts';
+import { QUERY_NAMES, readQueries, renderQuery, sqlString, type QueryName } from '../../services/analytics/queries.ts';
 import { REPO_ROOT } from '../../services/runtime/config.ts';
 import { log, round, until, type ScaleContext } from './context.ts';
 import { healthOf, ServiceProcess } from './process.ts';
@@ -56,11 +56,20 @@ export async function timeQueries(ctx: ScaleContext) {
       if (ctx.signal.aborted) throw new Error('interrupted');
       const t0 = performance.now();
       const rs = await ctx.clickhouse.query({ query: sql, format: 'JSONEachRow' });
-      const text = await rs.text();
-      const parsed = text.length === 0 ? [] : text.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown);
+      // row by row, each parsed (the report parses them all): no one string of the whole answer,
+      // which at ten times the paper's scale would exceed what a JavaScript string can hold
+      let n = 0;
+      let size = 0;
+      for await (const batch of rs.stream()) {
+        for (const row of batch as Array<{ text: string; json(): unknown }>) {
+          row.json();
+          size += row.text.length + 1;
+          n++;
+        }
+      }
       runs.push(round((performance.now() - t0) / 1000, 3));
-      rows = parsed.length;
-      bytes = text.length;
+      rows = n;
+      bytes = size;
     }
     out[name] = { runs_s: runs, median_s: median(runs), rows, response_mb: round(bytes / 1e6, 2) };
     log(`  ${name}: ${runs.join(' / ')} s (${rows} rows, ${round(bytes / 1e6, 1)} MB)`);
@@ -68,12 +77,15 @@ export async function timeQueries(ctx: ScaleContext) {
   return { bucket_seconds: bucketSeconds, runs_per_query: RUNS, queries: out };
 }
 
-/** `grip report --from clickhouse --json`, as a user runs it: wall time, and what the report says. */
-export async function timeReportCommand(ctx: ScaleContext) {
-  log('grip report --from clickhouse --json ...');
+/**
+ * `grip report --from clickhouse --json`, as a user runs it: wall time, and what the report says.
+ * `env` on top of the services' environment (the backlog run points the embeddings at the fake).
+ */
+export async function timeReportCommand(ctx: ScaleContext, label: string, env: NodeJS.ProcessEnv = {}) {
+  log(`grip report --from clickhouse --json (${label}) ...`);
   const t0 = performance.now();
   const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'grip.mjs'), 'report', '--from', 'clickhouse', '--json'], { env: ctx.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'grip.mjs'), 'report', '--from', 'clickhouse', '--json'], { env: { ...ctx.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -98,6 +110,7 @@ export async function timeReportCommand(ctx: ScaleContext) {
   }
   const figures = {
     seconds: wall,
+    embeddings: (env.GRIP_EMBEDDINGS_BASE_URL ?? ctx.config.embeddings.baseUrl) as string,
     exit_code: result.code,
     verdicts: report?.verdicts ?? null,
     accepted: report?.accepted ?? null,
@@ -106,7 +119,7 @@ export async function timeReportCommand(ctx: ScaleContext) {
     warnings: report?.warnings ?? null,
     stderr: result.code === 0 ? undefined : result.stderr.slice(-2000),
   };
-  log(`  grip report --from clickhouse: ${wall} s (exit ${result.code}; ${figures.verdicts} verdicts, ${figures.accepted} accepted${report?.warnings?.length ? `; warnings: ${report.warnings.join(' | ')}` : ''})`);
+  log(`  grip report --from clickhouse (${label}): ${wall} s (exit ${result.code}; ${figures.verdicts} verdicts, ${figures.accepted} accepted${report?.warnings?.length ? `; warnings: ${report.warnings.join(' | ')}` : ''})`);
   return figures;
 }
 
@@ -132,4 +145,47 @@ export async function timeDashboard(ctx: ScaleContext, port: number) {
   } finally {
     await p.stop();
   }
+}
+
+/**
+ * seed_similarity completed for every accepted verdict of the configuration that has no row yet,
+ * in the rows the report's backfill writes (verdict, each lineage seed or '' with NULL, the model,
+ * the cosine): the state a running pipeline keeps, since the dashboard backfills at every refresh.
+ * The similarities are synthetic (0.40-0.80, from a hash of the ids); the report's work on them is
+ * what is timed. One INSERT ... SELECT inside ClickHouse.
+ */
+export async function completeSeedSimilarity(ctx: ScaleContext) {
+  const db = ctx.config.clickhouse.database;
+  const model = sqlString(ctx.config.embeddings.model);
+  const count = async () => Number((await (await ctx.clickhouse.query({ query: `SELECT count() AS n FROM ${db}.seed_similarity`, format: 'JSONEachRow' })).json<{ n: string }>())[0]?.n ?? 0);
+  const before = await count();
+  const t0 = performance.now();
+  await ctx.clickhouse.command({
+    query: `INSERT INTO ${db}.seed_similarity (verdict_id, seed_id, model, similarity, computed_at, version)
+      SELECT verdict_id, seed_id, ${model}, if(seed_id = '', NULL, 0.4 + (cityHash64(verdict_id, seed_id) % 400) / 1000), now(), toUInt64(toUnixTimestamp(now())) * 1000
+      FROM (SELECT verdict_id, arrayJoin(if(empty(lineage_seed_ids), [''], lineage_seed_ids)) AS seed_id FROM ${db}.verdicts FINAL
+            WHERE accepted = 1 AND judge_config_version = ${sqlString(ctx.judgeConfigVersion)}
+              AND verdict_id NOT IN (SELECT verdict_id FROM ${db}.seed_similarity FINAL WHERE model = ${model}))`,
+  });
+  const after = await count();
+  const figures = { rows_before: before, rows_inserted: after - before, rows_after: after, seconds: round((performance.now() - t0) / 1000) };
+  log(`  seed_similarity completed: ${figures.rows_inserted} rows inserted (${before} were there) in ${figures.seconds} s`);
+  return figures;
+}
+
+/** The stack's embeddings server: one request of 64 problem-sized texts, as the backfill sends them. */
+export async function embeddingsServerRate(ctx: ScaleContext) {
+  const texts = ctx.synth.freshCandidates(64, `embed-${Date.now()}`, Date.now()).map((c) => c.problem);
+  const t0 = performance.now();
+  const res = await fetch(`${ctx.config.embeddings.baseUrl}/embeddings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.config.embeddings.apiKey}` },
+    body: JSON.stringify({ model: ctx.config.embeddings.model, input: texts }),
+    signal: AbortSignal.timeout(300_000),
+  });
+  await res.arrayBuffer();
+  const seconds = (performance.now() - t0) / 1000;
+  const figures = { url: ctx.config.embeddings.baseUrl, http_status: res.status, texts: texts.length, seconds: round(seconds), texts_per_s: round(texts.length / seconds, 1) };
+  log(`  embeddings server: ${texts.length} texts in ${figures.seconds} s (${figures.texts_per_s} texts/s, HTTP ${res.status})`);
+  return figures;
 }

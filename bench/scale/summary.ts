@@ -39,9 +39,12 @@ export function barsOf(run: Record<string, any>): Bar[] {
     bar('concept-graph cold start: spawn to graph rebuilt (no checkpoint)', get(phases, 'concept_graph', 'cold_start', 'seconds_spawn_to_rebuilt'), 's', null),
     bar('concept-graph peak RSS', get(phases, 'concept_graph', 'peak_rss_mb'), 'MB', null),
     bar('concept-extractor: spawn to KC registry rebuilt', get(phases, 'concept_extractor', 'seconds_spawn_to_rebuilt'), 's', null),
+    bar('concept-extractor: KC registry rebuild (logged)', get(phases, 'concept_extractor', 'rebuild_seconds_logged'), 's', null),
     bar('concept-extractor peak RSS', get(phases, 'concept_extractor', 'memory', 'peak_rss_mb'), 'MB', null),
     bar('sink catch-up rate (first row to every table full)', get(phases, 'sink', 'rows_per_s'), 'rows/s', null),
     bar('dashboard /api/report, first call', get(phases, 'dashboard', 'first', 'seconds'), 's', null),
+    bar('`grip report` after the fill (backfills up to 5,000 similarities; fake embeddings endpoint)', get(phases, 'report_backlog', 'seconds'), 's', null),
+    bar("the stack's embeddings server, texts per second (64 per request)", get(phases, 'embeddings_server', 'texts_per_s'), 'texts/s', null),
     bar('Kafka disk, all topics', get(phases, 'disk', 'topics', 'total_gb'), 'GB', null),
     bar('ClickHouse disk, all tables', get(phases, 'disk', 'tables', 'total_gb'), 'GB', null),
   );
@@ -73,9 +76,9 @@ export function markdownOf(results: { runs: Record<string, Record<string, any>> 
     }
     const disk = run.phases?.disk;
     if (disk) {
-      out.push('| disk | GB |');
+      out.push('| disk (topics: the broker\'s log segment bytes; empty DLQs left out) | GB |');
       out.push('| --- | --- |');
-      for (const [topic, t] of Object.entries<any>(disk.topics?.topics ?? {})) out.push(`| topic ${topic} | ${(t.bytes / 1e9).toFixed(3)} |`);
+      for (const [topic, t] of Object.entries<any>(disk.topics?.topics ?? {})) if (t.bytes > 0) out.push(`| topic ${topic} | ${(t.bytes / 1e9).toFixed(3)} |`);
       for (const [table, t] of Object.entries<any>(disk.tables?.tables ?? {})) out.push(`| table ${table} (${t.rows.toLocaleString('en-US')} rows, ${t.parts} parts) | ${(t.bytes_on_disk / 1e9).toFixed(3)} |`);
       out.push('');
     }

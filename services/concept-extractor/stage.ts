@@ -48,8 +48,9 @@ export const conceptExtractor = declareStage<Seed, ExtractedNames, SeedConcepts>
       embed: (names) => embeddings.embed(names),
       log: ctx.log,
     });
+    const t0 = performance.now();
     await shared.start();
-    ctx.log('info', 'KC registry rebuilt from grip.kc-registry', { entries: shared.entriesApplied, kcs: registry.size, skipped_other_model: shared.skipped, refused_other_dimension: shared.skippedOtherDimension });
+    ctx.log('info', 'KC registry rebuilt from grip.kc-registry', { entries: shared.entriesApplied, kcs: registry.size, skipped_other_model: shared.skipped, refused_other_dimension: shared.skippedOtherDimension, seconds: Math.round(performance.now() - t0) / 1000 });
     return {
       handle: async (seed) => {
         // Seeds written by seed-ingest were checked there; a producer of its own may skip that.

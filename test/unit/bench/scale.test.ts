@@ -22,6 +22,7 @@ import { sizesFor, Synth, registryOf } from '../../../bench/scale/generate.ts';
 import { OptionsError, parseOptions } from '../../../bench/scale/options.ts';
 import { barsOf } from '../../../bench/scale/summary.ts';
 import { kcName } from '../../../bench/scale/text.ts';
+import type { Combination } from '../../../schemas/generated/types.ts';
 import { MemoryLog } from '../kafka/fakes.ts';
 
 const settings = serviceSettings(loadConfig({}));
@@ -94,8 +95,8 @@ describe('bench:scale synthetic records', () => {
 
   it('the same pass twice gives the same candidates and verdicts', () => {
     const s = synth();
-    const first = s.combinations(300).next().value!;
-    const again = s.combinations(300).next().value!;
+    const first = s.combinations(300).next().value as Combination[];
+    const again = s.combinations(300).next().value as Combination[];
     expect(again.map((c) => c.combo_id)).toEqual(first.map((c) => c.combo_id));
     expect(s.verdict(s.candidate(again[5]!, 5), 5)).toEqual(s.verdict(s.candidate(first[5]!, 5), 5));
   });
