@@ -77,7 +77,7 @@ export async function sinkCatchUp(ctx: ScaleContext, port: number) {
   return { ...figures, merges: await settleMerges(ctx) };
 }
 
-/** Waits (at most 10 minutes) until ClickHouse runs no merge in the database; the active parts per table before and after. */
+/** Waits (at most 5 minutes) until ClickHouse runs no merge in the database; the active parts per table before and after. */
 export async function settleMerges(ctx: ScaleContext) {
   const db = ctx.config.clickhouse.database;
   const parts = async () =>
@@ -88,7 +88,7 @@ export async function settleMerges(ctx: ScaleContext) {
   const t0 = performance.now();
   let quiet = 0;
   let settled = false;
-  while (performance.now() - t0 < 600_000) {
+  while (performance.now() - t0 < 300_000) {
     const merging = await scalar(ctx.clickhouse, `SELECT count() FROM system.merges WHERE database = '${db}'`);
     quiet = merging === 0 ? quiet + 1 : 0;
     if (quiet >= 3) {
