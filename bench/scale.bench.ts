@@ -109,6 +109,16 @@ async function main(): Promise<number> {
   const killedPids: number[] = [];
   let leaderTopicsBefore: string[] = [];
   try {
+    const disk = diskSpace(REPO_ROOT);
+    const needGb = round(estimatedBytes(sizes.combinations) / 1e9);
+    run.machine.disk_before = disk;
+    run.disk_estimate_gb = needGb;
+    if ((disk.used_gb + needGb) / (disk.used_gb + disk.available_gb) > MAX_DISK_SHARE) {
+      run.not_run = `needs about ${needGb} GB (Kafka logs and ClickHouse parts); the file system holding ${REPO_ROOT} has ${disk.used_gb} GB used and ${disk.available_gb} GB available (${Math.round(disk.used_share * 100)}% used, as df counts), and a run may not take it past ${MAX_DISK_SHARE * 100}%`;
+      console.error(`bench:scale: --scale ${options.scale} ${run.not_run}: nothing was changed`);
+      writeResults(options, run);
+      return 2;
+    }
     try {
       await checkStack(admin, baseConfig);
       await ch.ping().then((r) => {
@@ -116,14 +126,6 @@ async function main(): Promise<number> {
       });
     } catch (error) {
       console.error(`bench:scale: ${(error as Error).message.includes('stack') ? (error as Error).message : `ClickHouse at ${baseConfig.clickhouse.url} does not answer (${(error as Error).message}); start the local stack with \`npm run stack:up\``}`);
-      return 2;
-    }
-    const disk = diskSpace(REPO_ROOT);
-    const needGb = round(estimatedBytes(sizes.combinations) / 1e9);
-    run.machine.disk_before = disk;
-    run.disk_estimate_gb = needGb;
-    if ((disk.used_gb + needGb) / (disk.used_gb + disk.available_gb) > MAX_DISK_SHARE) {
-      console.error(`bench:scale: --scale ${options.scale} needs about ${needGb} GB (Kafka logs and ClickHouse parts); the file system holding ${REPO_ROOT} has ${disk.used_gb} GB used and ${disk.available_gb} GB available (${Math.round(disk.used_share * 100)}% used, as df counts), and a run may not take it past ${MAX_DISK_SHARE * 100}%: nothing was changed`);
       return 2;
     }
     leaderTopicsBefore = (await admin.listTopics()).filter((t) => t.startsWith('grip.leader.'));
@@ -288,14 +290,21 @@ function writeResults(options: ScaleOptions, run: Record<string, any>): void {
       // an unreadable file is replaced
     }
   }
-  const bars = barsOf(run);
-  run.bars = bars;
-  run.all_bars_met = barsApply(run.scale) ? bars.every((b) => b.pass !== false) && bars.some((b) => b.pass === true) : null;
+  const bars = run.not_run ? [] : barsOf(run);
+  if (!run.not_run) {
+    run.bars = bars;
+    run.all_bars_met = barsApply(run.scale) ? bars.every((b) => b.pass !== false) && bars.some((b) => b.pass === true) : null;
+  }
+  // a run refused up front does not replace the figures of a run that happened
+  if (run.not_run && results.runs[String(options.scale)] && !results.runs[String(options.scale)]!.not_run) {
+    log(`not recorded: ${path.relative(process.cwd(), out)} keeps the measured run of --scale ${options.scale}`);
+    return;
+  }
   results.runs[String(options.scale)] = run;
   writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(out.replace(/\.json$/, '') + '.md', markdownOf(results));
   const missed = bars.filter((b) => b.pass === false).map((b) => b.figure);
-  log(`wrote ${path.relative(process.cwd(), out)} and its .md; ${barsApply(run.scale) ? (missed.length === 0 ? 'every bar met' : `bars missed: ${missed.join('; ')}`) : 'no bars at this scale'}`);
+  log(`wrote ${path.relative(process.cwd(), out)} and its .md; ${run.not_run ? `--scale ${options.scale} not run` : barsApply(run.scale) ? (missed.length === 0 ? 'every bar met' : `bars missed: ${missed.join('; ')}`) : 'no bars at this scale'}`);
 }
 
 try {

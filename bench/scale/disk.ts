@@ -14,14 +14,17 @@ import { stackPaths } from '../../deploy/local/paths.ts';
 import type { GripConfig } from '../../services/runtime/config.ts';
 import { round, type ScaleContext } from './context.ts';
 
-/** Key + value bytes per record of a paper-scale run's topics, a little over what the generator makes (measured: pairs ~0.4 KB, candidates ~2.2 KB, verdicts ~2.6 KB). */
-const BYTES_PER_COMBINATION = 400 + 2_300 + 2_700;
-/** ClickHouse keeps the three tables of a combination in about this share of the Kafka bytes (LZ4). */
-const CLICKHOUSE_SHARE = 0.6;
+/**
+ * Disk per combination (its pair, candidate and verdict), a little over what the paper-scale run
+ * measured (bench/results/scale.json, 2026-12-08): Kafka 12.02 GB (uncompressed records: 5,724 B a
+ * combination), ClickHouse 4.86 GB (2,314 B).
+ */
+const KAFKA_BYTES_PER_COMBINATION = 5_900;
+const CLICKHOUSE_BYTES_PER_COMBINATION = 2_400;
 
-/** Bytes a run of these sizes adds to the disk (Kafka logs + ClickHouse parts), before compaction; an estimate for the up-front check. */
+/** Bytes a run of these sizes adds to the disk (Kafka logs + ClickHouse parts); an estimate for the up-front check. */
 export function estimatedBytes(combinations: number): number {
-  return combinations * BYTES_PER_COMBINATION * (1 + CLICKHOUSE_SHARE);
+  return combinations * (KAFKA_BYTES_PER_COMBINATION + CLICKHOUSE_BYTES_PER_COMBINATION);
 }
 
 /** The file system holding `dir`, as `df` shows it: used / (used + available) is its Use%. */

@@ -61,6 +61,11 @@ export function markdownOf(results: { runs: Record<string, Record<string, any>> 
     const m = run.machine ?? {};
     out.push(`## --scale ${scale}: ${run.sizes.seeds.toLocaleString('en-US')} seeds, ${run.sizes.kcs.toLocaleString('en-US')} KCs, ${run.sizes.combinations.toLocaleString('en-US')} combinations, candidates and verdicts`);
     out.push('');
+    if (run.not_run) {
+      out.push(`${run.date} · not run on this machine: it ${run.not_run}.`);
+      out.push('');
+      continue;
+    }
     out.push(`${run.date} · ${m.cpus} CPUs (${m.cpu_model}) · ${m.total_mem_gb} GB RAM · Node ${m.node} · ${run.bench_seconds} s${run.interrupted ? ' · **interrupted: partial results**' : ''}${run.failed_phases?.length ? ` · **failed phases: ${run.failed_phases.join(', ')}**` : ''}`);
     out.push('');
     out.push('| figure | measured | bar | |');
