@@ -42,7 +42,7 @@ import type { Combination, SeedConcepts } from '../../schemas/generated/types.ts
 import { ok } from '../runtime/handler.ts';
 import { declareStage, readState, type StageSetupContext } from '../runtime/stage.ts';
 import { canonicalJson, shortHash } from '../../core/util/hash.ts';
-import { Checkpointer, PositionTracker, readCheckpoint, type Positions } from '../runtime/checkpoint.ts';
+import { Checkpointer, PositionTracker, restoreCheckpoint, type Positions } from '../runtime/checkpoint.ts';
 import { bySeedId, combinationBudget, ConceptGraphStage, GRAPH_STATE_FORMAT, samplerOptionsFrom } from './graph.ts';
 import type { SamplerOptions } from '../../core/combos/index.ts';
 
@@ -201,21 +201,19 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
 
 /** The checkpointed graph, sampler and count, with the positions they cover; or an empty stage read from the first records. */
 function restore(ctx: StageSetupContext, samplerOptions: SamplerOptions, fingerprint: string): { stage: ConceptGraphStage; emitted: number; positions: Positions | undefined } {
-  const empty = () => ({ stage: new ConceptGraphStage(samplerOptions), emitted: 0, positions: undefined });
-  if (!ctx.checkpoints) return empty();
-  const read = readCheckpoint(ctx.checkpoints.dir, 'concept-graph', { format: GRAPH_STATE_FORMAT, fingerprint });
-  if (!read.ok) {
-    ctx.log(read.reason === 'no checkpoint' ? 'info' : 'warn', 'concept-graph checkpoint not used; reading the logs from their first records', { reason: read.reason });
-    return empty();
-  }
-  try {
-    const stage = ConceptGraphStage.importSections(samplerOptions, read.checkpoint.sections);
-    const emitted = Number(Buffer.from(read.checkpoint.sections.emitted ?? new Uint8Array()).toString('utf8'));
-    if (!Number.isInteger(emitted) || emitted < 0 || read.checkpoint.sections.emitted === undefined) throw new Error('concept-graph state: the emitted count is missing or malformed');
-    ctx.log('info', 'concept-graph state restored from its checkpoint', { bytes: read.checkpoint.bytes, written_at: new Date(read.checkpoint.writtenAt).toISOString(), seeds: stage.graph.seedCount, combinations_emitted: emitted });
-    return { stage, emitted, positions: read.checkpoint.positions };
-  } catch (error) {
-    ctx.log('warn', 'concept-graph checkpoint not used; reading the logs from their first records', { reason: (error as Error).message });
-    return empty();
-  }
+  const restored = restoreCheckpoint({
+    checkpoints: ctx.checkpoints,
+    stage: 'concept-graph',
+    format: GRAPH_STATE_FORMAT,
+    fingerprint,
+    log: ctx.log,
+    load: (checkpoint) => {
+      const stage = ConceptGraphStage.importSections(samplerOptions, checkpoint.sections);
+      const raw = checkpoint.sections.emitted;
+      const emitted = raw === undefined ? NaN : Number(Buffer.from(raw).toString('utf8'));
+      if (!Number.isInteger(emitted) || emitted < 0) throw new Error('concept-graph state: the emitted count is missing or malformed');
+      return { state: { stage, emitted }, facts: { seeds: stage.graph.seedCount, combinations_emitted: emitted } };
+    },
+  });
+  return restored ? { ...restored.state, positions: restored.positions } : { stage: new ConceptGraphStage(samplerOptions), emitted: 0, positions: undefined };
 }

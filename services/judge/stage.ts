@@ -28,7 +28,7 @@ import type { Candidate, Seed, Verdict } from '../../schemas/generated/types.ts'
 import { Deduper } from '../../core/dedup/index.ts';
 import { canonicalJson, shortHash } from '../../core/util/hash.ts';
 import { loadDecontamination } from '../runtime/benchmarks.ts';
-import { Checkpointer, PositionTracker, readCheckpoint, type Positions } from '../runtime/checkpoint.ts';
+import { Checkpointer, PositionTracker, restoreCheckpoint, type Positions } from '../runtime/checkpoint.ts';
 import { drop, ok } from '../runtime/handler.ts';
 import { llmStageFlow } from '../runtime/llm-flow.ts';
 import { declareStage, readState, type StageSetupContext } from '../runtime/stage.ts';
@@ -114,19 +114,16 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
 
 /** The checkpointed state and the positions it covers, or an empty state read from the first records. */
 function restore(ctx: StageSetupContext, version: string, dedupOptions: Deduper['options'], fingerprint: string): { state: JudgeState; positions: Positions | undefined } {
-  const empty = { state: new JudgeState(version, dedupOptions), positions: undefined };
-  if (!ctx.checkpoints) return empty;
-  const read = readCheckpoint(ctx.checkpoints.dir, 'judge', { format: JUDGE_STATE_FORMAT, fingerprint });
-  if (!read.ok) {
-    ctx.log(read.reason === 'no checkpoint' ? 'info' : 'warn', 'judge checkpoint not used; reading the logs from their first records', { reason: read.reason });
-    return empty;
-  }
-  try {
-    const state = JudgeState.importSections(version, dedupOptions, read.checkpoint.sections);
-    ctx.log('info', 'judge state restored from its checkpoint', { bytes: read.checkpoint.bytes, written_at: new Date(read.checkpoint.writtenAt).toISOString(), verdicts_of_this_config: state.settledCount });
-    return { state, positions: read.checkpoint.positions };
-  } catch (error) {
-    ctx.log('warn', 'judge checkpoint not used; reading the logs from their first records', { reason: (error as Error).message });
-    return empty;
-  }
+  const restored = restoreCheckpoint({
+    checkpoints: ctx.checkpoints,
+    stage: 'judge',
+    format: JUDGE_STATE_FORMAT,
+    fingerprint,
+    log: ctx.log,
+    load: (checkpoint) => {
+      const state = JudgeState.importSections(version, dedupOptions, checkpoint.sections);
+      return { state, facts: { verdicts_of_this_config: state.settledCount } };
+    },
+  });
+  return restored ?? { state: new JudgeState(version, dedupOptions), positions: undefined };
 }

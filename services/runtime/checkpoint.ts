@@ -287,3 +287,32 @@ export class Checkpointer {
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * The one way a stage starts from its checkpoint: read it, turn its sections into state with
+ * `load`, or say why not (logged) and return undefined, so the stage reads its logs from the start.
+ */
+export function restoreCheckpoint<T>(o: {
+  checkpoints: { dir: string } | undefined;
+  stage: string;
+  format: string;
+  fingerprint: string;
+  log: (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void;
+  load: (checkpoint: LoadedCheckpoint) => { state: T; facts: Record<string, unknown> };
+}): { state: T; positions: Positions } | undefined {
+  if (!o.checkpoints) return undefined;
+  const notUsed = (level: 'info' | 'warn', reason: string) => o.log(level, `${o.stage} checkpoint not used; reading the logs from their first records`, { reason });
+  const read = readCheckpoint(o.checkpoints.dir, o.stage, { format: o.format, fingerprint: o.fingerprint });
+  if (!read.ok) {
+    notUsed(read.reason === 'no checkpoint' ? 'info' : 'warn', read.reason);
+    return undefined;
+  }
+  try {
+    const { state, facts } = o.load(read.checkpoint);
+    o.log('info', `${o.stage} state restored from its checkpoint`, { bytes: read.checkpoint.bytes, written_at: new Date(read.checkpoint.writtenAt).toISOString(), ...facts });
+    return { state, positions: read.checkpoint.positions };
+  } catch (error) {
+    notUsed('warn', (error as Error).message);
+    return undefined;
+  }
+}
