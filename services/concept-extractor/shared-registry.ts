@@ -117,7 +117,7 @@ export class SharedKcRegistry {
     const checkpoints = this.deps.checkpoints;
     // The registry's state depends on the log, the embeddings model and the settings apply uses.
     const fingerprint = shortHash(`${this.deps.embeddingsModel}\u0000${this.topic}\u0000${this.settings}`, 16);
-    const tracker = new PositionTracker(checkpoints ? this.restore(checkpoints.dir, fingerprint) : undefined);
+    const tracker = new PositionTracker(checkpoints ? await this.restore(checkpoints.dir, fingerprint) : undefined);
     const checkpointer = new Checkpointer({
       dir: checkpoints?.dir ?? null,
       stage: 'kc-registry',
@@ -163,11 +163,21 @@ export class SharedKcRegistry {
   private checkpointer: Checkpointer | undefined;
 
   /** The checkpointed registry, if one of this log, model and settings is there; its positions. */
-  private restore(dir: string, fingerprint: string): Positions | undefined {
+  private async restore(dir: string, fingerprint: string): Promise<Positions | undefined> {
     const read = readCheckpoint(dir, 'kc-registry', { format: REGISTRY_STATE_FORMAT, fingerprint });
     if (!read.ok) {
       if (read.reason !== 'no checkpoint') this.deps.log?.('warn', 'KC registry checkpoint not used; reading the log from its first entry', { reason: read.reason });
       return undefined;
+    }
+    // A log deleted and made again (a reset) is shorter than the position: the registry is of another log.
+    const admin = this.deps.transport.admin();
+    const ends = await admin.endOffsets([this.topic]).finally(() => admin.close().catch(() => undefined));
+    for (const [partition, offset] of read.checkpoint.positions.get(this.topic) ?? []) {
+      const end = ends.find((e) => e.partition === partition)?.offset ?? 0n;
+      if (offset > end) {
+        this.deps.log?.('warn', 'KC registry checkpoint not used; reading the log from its first entry', { reason: `${this.topic} ends at ${end}, before the checkpoint's position ${offset}: the log was reset since` });
+        return undefined;
+      }
     }
     try {
       const shared = JSON.parse(Buffer.from(read.checkpoint.sections.shared ?? new Uint8Array()).toString('utf8')) as { logSettings: string | null; applied: number; skipped: number; skippedOtherSettings: number; skippedOtherDimension: number };

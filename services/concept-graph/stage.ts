@@ -67,7 +67,7 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
     const samplerOptions = samplerOptionsFrom(settings);
     // The checkpoint holds the state of this sampler layout only (seed, quotas, weights, hubs).
     const fingerprint = shortHash(canonicalJson(samplerOptions), 16);
-    const restored = restore(ctx, samplerOptions, fingerprint);
+    const restored = await restore(ctx, samplerOptions, fingerprint);
     const graphStage = restored.stage;
     let emitted = restored.emitted;
     const tracker = new PositionTracker(restored.positions);
@@ -200,9 +200,11 @@ export const conceptGraph = declareStage<SeedConcepts, SeedConcepts, Combination
 });
 
 /** The checkpointed graph, sampler and count, with the positions they cover; or an empty stage read from the first records. */
-function restore(ctx: StageSetupContext, samplerOptions: SamplerOptions, fingerprint: string): { stage: ConceptGraphStage; emitted: number; positions: Positions | undefined } {
-  const restored = restoreCheckpoint({
+async function restore(ctx: StageSetupContext, samplerOptions: SamplerOptions, fingerprint: string): Promise<{ stage: ConceptGraphStage; emitted: number; positions: Positions | undefined }> {
+  const admin = ctx.transport.admin();
+  const restored = await restoreCheckpoint({
     checkpoints: ctx.checkpoints,
+    endOffsets: (topics) => admin.endOffsets(topics),
     stage: 'concept-graph',
     format: GRAPH_STATE_FORMAT,
     fingerprint,
@@ -214,6 +216,6 @@ function restore(ctx: StageSetupContext, samplerOptions: SamplerOptions, fingerp
       if (!Number.isInteger(emitted) || emitted < 0) throw new Error('concept-graph state: the emitted count is missing or malformed');
       return { state: { stage, emitted }, facts: { seeds: stage.graph.seedCount, combinations_emitted: emitted } };
     },
-  });
+  }).finally(() => admin.close().catch(() => undefined));
   return restored ? { ...restored.state, positions: restored.positions } : { stage: new ConceptGraphStage(samplerOptions), emitted: 0, positions: undefined };
 }

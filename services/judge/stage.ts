@@ -61,7 +61,7 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
     // The checkpoint holds state of this judge configuration and dedup layout only.
     const fingerprint = `${version}-${shortHash(canonicalJson(dedupOptions), 12)}`;
 
-    const { state, positions } = restore(ctx, version, dedupOptions, fingerprint);
+    const { state, positions } = await restore(ctx, version, dedupOptions, fingerprint);
     const tracker = new PositionTracker(positions);
     const checkpointer = new Checkpointer({
       dir: ctx.checkpoints?.dir ?? null,
@@ -113,9 +113,11 @@ export const judge = declareStage<Candidate, Verdict, Verdict>({
 });
 
 /** The checkpointed state and the positions it covers, or an empty state read from the first records. */
-function restore(ctx: StageSetupContext, version: string, dedupOptions: Deduper['options'], fingerprint: string): { state: JudgeState; positions: Positions | undefined } {
-  const restored = restoreCheckpoint({
+async function restore(ctx: StageSetupContext, version: string, dedupOptions: Deduper['options'], fingerprint: string): Promise<{ state: JudgeState; positions: Positions | undefined }> {
+  const admin = ctx.transport.admin();
+  const restored = await restoreCheckpoint({
     checkpoints: ctx.checkpoints,
+    endOffsets: (topics) => admin.endOffsets(topics),
     stage: 'judge',
     format: JUDGE_STATE_FORMAT,
     fingerprint,
@@ -124,6 +126,6 @@ function restore(ctx: StageSetupContext, version: string, dedupOptions: Deduper[
       const state = JudgeState.importSections(version, dedupOptions, checkpoint.sections);
       return { state, facts: { verdicts_of_this_config: state.settledCount } };
     },
-  });
+  }).finally(() => admin.close().catch(() => undefined));
   return restored ?? { state: new JudgeState(version, dedupOptions), positions: undefined };
 }

@@ -292,20 +292,34 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
  * The one way a stage starts from its checkpoint: read it, turn its sections into state with
  * `load`, or say why not (logged) and return undefined, so the stage reads its logs from the start.
  */
-export function restoreCheckpoint<T>(o: {
+export async function restoreCheckpoint<T>(o: {
   checkpoints: { dir: string } | undefined;
+  /** Asked for the logs' end offsets: a position past a log's end means the log was reset since. */
+  endOffsets: (topics: string[]) => Promise<Array<{ topic: string; partition: number; offset: bigint }>>;
   stage: string;
   format: string;
   fingerprint: string;
   log: (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void;
   load: (checkpoint: LoadedCheckpoint) => { state: T; facts: Record<string, unknown> };
-}): { state: T; positions: Positions } | undefined {
+}): Promise<{ state: T; positions: Positions } | undefined> {
   if (!o.checkpoints) return undefined;
   const notUsed = (level: 'info' | 'warn', reason: string) => o.log(level, `${o.stage} checkpoint not used; reading the logs from their first records`, { reason });
   const read = readCheckpoint(o.checkpoints.dir, o.stage, { format: o.format, fingerprint: o.fingerprint });
   if (!read.ok) {
     notUsed(read.reason === 'no checkpoint' ? 'info' : 'warn', read.reason);
     return undefined;
+  }
+  // A topic deleted and made again (a reset) is shorter than the positions: the state is of another log.
+  const topics = [...read.checkpoint.positions.keys()];
+  const ends = new Map((topics.length > 0 ? await o.endOffsets(topics) : []).map((e) => [`${e.topic}:${e.partition}`, e.offset]));
+  for (const [topic, parts] of read.checkpoint.positions) {
+    for (const [partition, offset] of parts) {
+      const end = ends.get(`${topic}:${partition}`) ?? 0n;
+      if (offset > end) {
+        notUsed('warn', `${topic} partition ${partition} ends at ${end}, before the checkpoint's position ${offset}: the log was reset since`);
+        return undefined;
+      }
+    }
   }
   try {
     const { state, facts } = o.load(read.checkpoint);

@@ -164,6 +164,22 @@ describe('judge checkpoint', () => {
   }, 60_000);
 });
 
+describe('judge checkpoint after a reset of the logs', () => {
+  it('is ignored when a log is shorter than its positions (topics deleted and made again): every candidate is judged anew', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grip-judge-ckpt-'));
+    const first = await judgeWorld({ checkpointDir: dir });
+    await first.produce([0, 1, 2, 3].map(candidate));
+    await first.runToEnd();
+    expect(fs.existsSync(checkpointFile(dir, 'judge'))).toBe(true);
+    // a new, empty pipeline (the same state directory): the old state must not answer for it
+    const reset = await judgeWorld({ checkpointDir: dir });
+    await reset.produce([0, 1, 2, 3].map(candidate));
+    await reset.runToEnd();
+    expect(reset.logs.find((l) => l.message.startsWith('judge checkpoint not used'))?.fields.reason).toMatch(/was reset since/);
+    expect((await reset.verdicts()).map((v) => v.candidate_id).sort()).toEqual([0, 1, 2, 3].map((i) => candidate(i).candidate_id).sort());
+  }, 30_000);
+});
+
 describe('JudgeState: a checkpoint holds only what is in the log', () => {
   const options = { threshold: 0.8, seed: 1 };
   const verdictOf = (c: Candidate, accepted: boolean): Verdict => ({ ...(JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'schemas/examples/grip.verdicts', fs.readdirSync(path.join(REPO_ROOT, 'schemas/examples/grip.verdicts'))[0]!), 'utf8')) as Verdict), candidate_id: c.candidate_id, verdict_id: `verdict-${c.candidate_id}`, judge_config_version: 'j-1', accepted, reason: accepted ? 'accepted' : 'problem_score_below_threshold', problem: c.problem });
